@@ -1,0 +1,134 @@
+"""Argument validation shared by the ops and transforms.
+
+Every check raises ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, bad value) with a message
+that names the argument and says what was expected, so that a mistake in user code is fixed from the message.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def check_images(images: object, name: str = "images", min_batch: int = 2) -> Tensor:
+    """A batch of images: a 4-D uint8 or floating tensor [N, C, H, W] with at least ``min_batch`` samples."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [N, C, H, W], got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"{name} must have 4 dimensions [N, C, H, W], got shape {tuple(images.shape)}")
+    if not (images.dtype == torch.uint8 or images.is_floating_point()):
+        raise TypeError(f"{name} must be uint8 or a floating dtype, got {images.dtype}")
+    n, _, h, w = images.shape
+    if n == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0): there is nothing to mix")
+    if n < min_batch:
+        raise ValueError(
+            f"{name} has a batch of {n}; mixing needs at least {min_batch} images "
+            "(use drop_last=True in the DataLoader, or mix larger batches)"
+        )
+    if h == 0 or w == 0:
+        raise ValueError(f"{name} has an empty spatial size {h}x{w}")
+    return images
+
+
+def check_alpha(alpha: object, name: str = "alpha") -> float:
+    """A Beta concentration: a finite number > 0."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"{name} must be a number > 0, got {type(alpha).__name__}")
+    if not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {alpha}")
+    return float(alpha)
+
+
+def check_probability(p: object, name: str = "prob") -> float:
+    """A probability in [0, 1]."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:  # also rejects nan
+        raise ValueError(f"{name} must be in [0, 1], got {p}")
+    return float(p)
+
+
+def check_fraction(x: object, name: str, low: float = 0.0, high: float = 1.0) -> float:
+    """A number in the closed interval [low, high]."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name} must be a number in [{low}, {high}], got {type(x).__name__}")
+    if not low <= x <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {x}")
+    return float(x)
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_num_classes(num_classes: object, name: str = "num_classes") -> int | None:
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"{name} must be an int >= 1 or None, got {type(num_classes).__name__}")
+    if num_classes < 1:
+        raise ValueError(f"{name} must be >= 1, got {num_classes}")
+    return num_classes
+
+
+def check_labels(labels: object, batch: int, num_classes: int | None, name: str = "labels") -> tuple[Tensor, int]:
+    """Class indices [N] (any integer dtype) or soft labels [N, K] (floating); returns them and K.
+
+    Class indices stay integer whatever the images' dtype: casting them to bf16 would silently corrupt ids > 256.
+    """
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor: class indices [N] or soft labels [N, K], got {type(labels).__name__}"
+        )
+    if labels.ndim == 1:
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise TypeError(
+                f"{name} of shape [N] must hold integer class indices, got {labels.dtype} "
+                "(pass soft labels as a floating [N, K] tensor)"
+            )
+        if labels.shape[0] != batch:
+            raise ValueError(f"{name} has {labels.shape[0]} entries but the batch has {batch} images")
+        if num_classes is None:
+            raise ValueError(f"num_classes is required to turn class indices in {name} into targets")
+        if labels.numel() and labels.device.type == "cpu":  # on an accelerator this check would cost a sync
+            lo, hi = int(labels.min()), int(labels.max())
+            if lo < 0 or hi >= num_classes:
+                raise ValueError(
+                    f"{name} must be class indices in [0, {num_classes - 1}] (num_classes={num_classes}), "
+                    f"got values in [{lo}, {hi}]"
+                )
+        return labels, num_classes
+    if labels.ndim == 2:
+        if not labels.is_floating_point():
+            raise TypeError(f"soft {name} of shape [N, K] must be floating, got {labels.dtype}")
+        if labels.shape[0] != batch:
+            raise ValueError(f"{name} has {labels.shape[0]} rows but the batch has {batch} images")
+        k = labels.shape[1]
+        if num_classes is not None and k != num_classes:
+            raise ValueError(
+                f"soft {name} must have num_classes={num_classes} columns, got shape {tuple(labels.shape)}"
+            )
+        if k < 1:
+            raise ValueError(f"soft {name} must have at least one column, got shape {tuple(labels.shape)}")
+        return labels, k
+    raise ValueError(f"{name} must be class indices [N] or soft labels [N, K], got shape {tuple(labels.shape)}")
+
+
+def check_index(index: object, batch: int, name: str = "index") -> Tensor:
+    """Partner indices [N] (any integer dtype) in [0, N)."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of partner indices [N], got {type(index).__name__}")
+    if index.ndim != 1 or index.shape[0] != batch:
+        raise ValueError(f"{name} must have shape [{batch}] (one partner per image), got {tuple(index.shape)}")
+    if index.is_floating_point() or index.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, got {index.dtype}")
+    if index.device.type == "cpu" and index.numel():
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= batch:
+            raise ValueError(f"{name} must hold indices in [0, {batch - 1}], got values in [{lo}, {hi}]")
+    return index.long()

@@ -1,0 +1,352 @@
+"""Batch transforms: thin samplers over :mod:`cutmix.functional` with torchvision v2's calling contract.
+
+``mix(images, labels)`` or ``mix((images, labels))`` returns ``(images, targets)``: images keep their dtype and
+memory format, targets are [N, num_classes] float32 rows that sum to 1. Labels may be class indices [N] or soft
+labels [N, K] (e.g. from an earlier mix or label smoothing).
+
+Randomness, drawn in this order from ``generator`` (or the global RNG): whether to mix (one draw per batch, or per
+sample with ``per_sample=True``), the partner permutation, then the transform's own draws (lambda, box). In eval
+mode (``.eval()``) a transform is the identity with one-hot targets, so that a model-side mix never leaks into
+evaluation. ``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cutmix import functional as F
+from cutmix import sampling
+from cutmix._checks import (
+    check_alpha,
+    check_choice,
+    check_fraction,
+    check_images,
+    check_labels,
+    check_num_classes,
+    check_probability,
+)
+from cutmix.boxes import KINDS, PLACEMENTS, place_boxes, sample_boxes, sample_centres
+from cutmix.schedule import Schedule, as_schedule
+
+
+def unpack_batch(inputs: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
+    """Accept ``(images, labels)`` as two arguments or as one pair, like torchvision's v2 transforms."""
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)) and len(inputs[0]) == 2:
+        inputs = tuple(inputs[0])
+    if len(inputs) != 2:
+        raise TypeError(
+            f"expected mix(images, labels) or mix((images, labels)), got {len(inputs)} positional argument(s)"
+        )
+    return inputs[0], inputs[1]
+
+
+class BatchMix(nn.Module):
+    """Shared machinery: argument checks, probability (float or schedule), pairing, RNG state, eval identity.
+
+    Subclasses implement :meth:`mix_with`, given the partner permutation and, with ``per_sample=True``, which samples
+    were selected for mixing.
+    """
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        *,
+        prob: float | Schedule = 1.0,
+        per_sample: bool = False,
+        label_smoothing: float = 0.0,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        target_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.num_classes = check_num_classes(num_classes)
+        self.prob = as_schedule(prob)
+        self.per_sample = bool(per_sample)
+        self.label_smoothing = check_fraction(label_smoothing, "label_smoothing")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.generator = generator
+        self.inplace = bool(inplace)
+        if not isinstance(target_dtype, torch.dtype) or not target_dtype.is_floating_point:
+            raise TypeError(f"target_dtype must be a floating torch.dtype, got {target_dtype!r}")
+        self.target_dtype = target_dtype
+        self.step = 0
+
+    # -- the contract -----------------------------------------------------------------------------------------
+    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
+        images, labels = unpack_batch(inputs)
+        check_images(images)
+        labels, k = check_labels(labels, images.shape[0], self.num_classes)
+        drawn = self.draw(images.shape[0]) if self.training else None
+        if drawn is None:
+            return images, self.identity_targets(labels, k)
+        return self.mix_with(images, labels, k, *drawn)
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor | None] | None:
+        """Advance one step; draw whether to mix and the partners: ``(index, selected)``, or None for no mixing.
+
+        ``selected`` [N] (bool, on the generator's device) marks the samples to mix with ``per_sample=True``; it is
+        None in per-batch mode, where the whole batch is mixed.
+        """
+        p = check_probability(self.prob(self.step), "prob (schedule value)")
+        self.step += 1
+        selected = sampling.bernoulli(p, n if self.per_sample else 1, self.generator)
+        if not self.per_sample and not bool(selected):
+            return None
+        return sampling.permutation(n, self.generator), selected if self.per_sample else None
+
+    def mix_with(
+        self, images: Tensor, labels: Tensor, num_classes: int, index: Tensor, selected: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Mix with given partners (drawing the transform's own randomness); returns ``(images, targets)``."""
+        raise NotImplementedError
+
+    def identity_targets(self, labels: Tensor, num_classes: int) -> Tensor:
+        return F.one_hot(labels, num_classes, label_smoothing=self.label_smoothing, dtype=self.target_dtype)
+
+    def _target_kwargs(self, num_classes: int) -> dict[str, Any]:
+        return {
+            "num_classes": num_classes,
+            "label_smoothing": self.label_smoothing,
+            "inplace": self.inplace,
+            "target_dtype": self.target_dtype,
+        }
+
+    # -- reproducibility --------------------------------------------------------------------------------------
+    def reseed(self, seed: int) -> None:
+        """Re-seed this transform's generator (DataLoader workers call this so that they draw different boxes)."""
+        if self.generator is not None:
+            self.generator.manual_seed(seed)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state = None if self.generator is None else self.generator.get_state()
+        return {"step": self.step, "generator": state}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        if state.get("generator") is not None and self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, prob={self.prob}, per_sample={self.per_sample}"
+
+
+class CutMix(BatchMix):
+    """CutMix (Yun et al., 2019): paste a box of a partner image; targets weighted by the exact pixel shares.
+
+    ``box``: ``"uniform"`` (the paper), ``"gaussian"`` (centre-Gaussian ablation, ``sigma`` as a fraction of the
+    side) or ``"fixed"`` (every box ``size`` times the side; 0.5 gives 16x16 on 32x32). ``placement``: ``"clip"``
+    (the paper) or ``"inside"``; see :mod:`cutmix.boxes`. ``label``: ``"area"`` (the paper), ``"onehot"`` or
+    ``"complete"``; see :mod:`cutmix.functional`. ``prob`` may be a float or a schedule
+    (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix).
+    """
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        alpha: float = 1.0,
+        prob: float | Schedule = 1.0,
+        per_sample: bool = False,
+        box: str = "uniform",
+        label: str = "area",
+        *,
+        placement: str = "clip",
+        sigma: float = 0.25,
+        size: float = 0.5,
+        label_smoothing: float = 0.0,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        target_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
+                         generator=generator, inplace=inplace, target_dtype=target_dtype)
+        self.alpha = check_alpha(alpha)
+        self.box = check_choice(box, "box", KINDS)
+        self.label = check_choice(label, "label", F.LABEL_MODES)
+        self.placement = check_choice(placement, "placement", PLACEMENTS)
+        self.sigma = check_fraction(sigma, "sigma", 0.0, float("inf"))
+        self.size = check_fraction(size, "size")
+
+    def sample_boxes(self, n: int, height: int, width: int) -> Tensor:
+        return sample_boxes(n, height, width, alpha=self.alpha, kind=self.box, placement=self.placement,
+                            sigma=self.sigma, size=self.size, generator=self.generator)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        if selected is None:
+            boxes = self.sample_boxes(1, h, w)[0]
+        else:
+            boxes = self.sample_boxes(n, h, w).masked_fill_(~selected[:, None], 0)  # unselected: empty box
+        return F.cutmix(images, labels, boxes=boxes, index=index, label=self.label,
+                        **self._target_kwargs(num_classes))
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, alpha={self.alpha}, box={self.box!r}, label={self.label!r}, "
+                f"placement={self.placement!r}")
+
+
+class MixUp(BatchMix):
+    """Mixup (Zhang et al., 2018): ``lam * x + (1 - lam) * x[perm]`` with lam ~ Beta(alpha, alpha).
+
+    uint8 images are blended in float32 and rounded back to uint8.
+    """
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        alpha: float = 1.0,
+        prob: float | Schedule = 1.0,
+        per_sample: bool = False,
+        label: str = "area",
+        *,
+        label_smoothing: float = 0.0,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        target_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
+                         generator=generator, inplace=inplace, target_dtype=target_dtype)
+        self.alpha = check_alpha(alpha)
+        self.label = check_choice(label, "label", F.LABEL_MODES)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        if selected is None:
+            lam: float | Tensor = float(sampling.beta(self.alpha, 1, self.generator))
+        else:
+            lam = sampling.beta(self.alpha, images.shape[0], self.generator).masked_fill_(~selected, 1.0)
+        return F.mixup(images, labels, lam=lam, index=index, label=self.label, **self._target_kwargs(num_classes))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, alpha={self.alpha}, label={self.label!r}"
+
+
+class Cutout(BatchMix):
+    """Cutout (DeVries & Taylor, 2017): fill a ``size`` x ``size`` pixel square at a uniform centre, clipped.
+
+    Per sample by default, like the original. Targets are the (smoothed) one-hot labels; the permutation is drawn
+    anyway so that the random stream has the same shape as CutMix's.
+    """
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        size: int = 16,
+        prob: float | Schedule = 1.0,
+        per_sample: bool = True,
+        *,
+        value: float = 0.0,
+        placement: str = "clip",
+        label_smoothing: float = 0.0,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        target_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
+                         generator=generator, inplace=inplace, target_dtype=target_dtype)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"size must be a whole number of pixels >= 0, got {size!r}")
+        self.size = size
+        self.value = float(value)
+        self.placement = check_choice(placement, "placement", PLACEMENTS)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        m = 1 if selected is None else n
+        side_h = torch.full((m,), min(self.size, h), dtype=torch.long)
+        side_w = torch.full((m,), min(self.size, w), dtype=torch.long)
+        cy, cx = sample_centres(m, h, w, generator=self.generator)
+        boxes = place_boxes(cy, cx, side_h.to(cy.device), side_w.to(cy.device), h, w, self.placement)
+        boxes = boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
+        return F.cutout(images, labels, boxes=boxes, value=self.value, **self._target_kwargs(num_classes))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, size={self.size}, value={self.value}"
+
+
+class RandomChoice(nn.Module):
+    """Apply one of ``transforms`` per batch, chosen with probabilities ``p`` (uniform by default).
+
+    Modern recipes switch between CutMix and Mixup this way (e.g. ``p=[0.5, 0.5]``). The chosen transform sees
+    this module's step count, so schedules advance with every batch whichever transform runs.
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[BatchMix],
+        p: Sequence[float] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not transforms:
+            raise ValueError("transforms must be a non-empty sequence of mixing transforms")
+        for i, t in enumerate(transforms):
+            if not callable(t):
+                raise TypeError(f"transforms[{i}] must be callable, got {type(t).__name__}")
+        if p is None:
+            p = [1.0 / len(transforms)] * len(transforms)
+        if len(p) != len(transforms):
+            raise ValueError(f"p must have one probability per transform ({len(transforms)}), got {len(p)}")
+        for i, pi in enumerate(p):
+            check_probability(pi, f"p[{i}]")
+        total = float(sum(p))
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"p must sum to 1, got {total}")
+        self.transforms = nn.ModuleList(transforms)
+        self.cumulative = torch.tensor(p, dtype=torch.float64).cumsum(0).tolist()
+        self.generator = generator
+        self.step = 0
+
+    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
+        images, labels = unpack_batch(inputs)
+        u = float(sampling.uniform(1, self.generator))
+        choice = min(sum(u >= c for c in self.cumulative), len(self.transforms) - 1)
+        transform = self.transforms[choice]
+        transform.step = self.step
+        if self.training:
+            self.step += 1
+        return transform(images, labels)
+
+    def reseed(self, seed: int) -> None:
+        if self.generator is not None:
+            self.generator.manual_seed(seed)
+        for i, t in enumerate(self.transforms):
+            if hasattr(t, "reseed"):
+                t.reseed(seed + i + 1)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"step": self.step, "generator": None if self.generator is None else self.generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        if state.get("generator") is not None and self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+
+class MixCollate:
+    """A DataLoader ``collate_fn`` that mixes each collated batch inside the worker (uint8 stays uint8).
+
+    ``DataLoader(ds, batch_size=128, collate_fn=MixCollate(CutMix(10)), num_workers=4)``. Each worker re-seeds
+    an explicit generator from its worker seed (which the DataLoader derives from its own generator), so that
+    workers draw different boxes and a seeded loader stays reproducible. Schedules count batches per worker here;
+    mix in the main process when a schedule must follow global steps.
+    """
+
+    def __init__(self, mix: Callable[..., tuple[Tensor, Tensor]], collate_fn: Callable[[list], Any] | None = None):
+        if collate_fn is None:
+            from torch.utils.data import default_collate
+
+            collate_fn = default_collate
+        self.mix = mix
+        self.collate_fn = collate_fn
+        self._seeded_worker: int | None = None
+
+    def __call__(self, batch: list) -> tuple[Tensor, Tensor]:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._seeded_worker != info.id and hasattr(self.mix, "reseed"):
+            self.mix.reseed(info.seed % 2**63)
+            self._seeded_worker = info.id
+        return self.mix(*unpack_batch((self.collate_fn(batch),)))
