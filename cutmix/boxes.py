@@ -31,6 +31,8 @@ Pitfalls of the reference code that this module avoids: W and H were swapped (ha
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -41,10 +43,14 @@ KINDS = ("uniform", "gaussian", "fixed")
 PLACEMENTS = ("clip", "inside")
 
 
-def box_sides(lam: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-    """Box height and width (int64) for sampled ``lam``: ``round(side * sqrt(1 - lam))`` per dimension."""
-    ratio = (1.0 - lam.double()).clamp(0.0, 1.0).sqrt()
-    return (ratio * height).round().long(), (ratio * width).round().long()
+def _size(width: int, height: int, device: torch.device) -> Tensor:
+    return torch.tensor([width, height], dtype=torch.float64, device=device)
+
+
+def box_sides(lam: Tensor, height: int, width: int) -> Tensor:
+    """Box sides [N, 2] as ``(w, h)`` int64 for sampled ``lam``: ``round(side * sqrt(1 - lam))`` per dimension."""
+    ratio = (1.0 - lam.double()).clamp_(0.0, 1.0).sqrt_()
+    return (ratio[:, None] * _size(width, height, lam.device)).round_().long()
 
 
 def sample_centres(
@@ -54,33 +60,29 @@ def sample_centres(
     kind: str = "uniform",
     sigma: float = 0.25,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Box centres ``(cy, cx)`` as pixel indices in [0, H) x [0, W): uniform, or Gaussian around the middle."""
-    if kind == "gaussian":
-        device = generator.device if generator is not None else torch.device("cpu")
-        z = torch.randn(2, n, generator=generator, device=device, dtype=torch.float64)
-        cy = ((height - 1) / 2 + sigma * height * z[0]).round().clamp(0, height - 1).long()
-        cx = ((width - 1) / 2 + sigma * width * z[1]).round().clamp(0, width - 1).long()
-        return cy, cx
-    return sampling.randint(height, n, generator), sampling.randint(width, n, generator)
-
-
-def place_boxes(
-    cy: Tensor, cx: Tensor, box_h: Tensor, box_w: Tensor, height: int, width: int, placement: str = "clip"
 ) -> Tensor:
-    """Boxes [N, 4] of the given sides around the given centres.
+    """Box centres [N, 2] as pixel indices ``(cx, cy)``: uniform over the pixels, or Gaussian around the middle."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    size = _size(width, height, device)
+    if kind == "gaussian":
+        z = torch.randn(n, 2, generator=generator, device=device, dtype=torch.float64)
+        return ((size - 1) / 2 + sigma * size * z).round_().clamp_(torch.zeros_like(size), size - 1).long()
+    u = torch.rand(n, 2, generator=generator, device=device, dtype=torch.float64)
+    return (u * size).long()  # u < 1, so the floor is a valid index
+
+
+def place_boxes(centres: Tensor, sides: Tensor, height: int, width: int, placement: str = "clip") -> Tensor:
+    """Boxes [N, 4] with the given sides [N, 2] ``(w, h)`` around the given centres [N, 2] ``(cx, cy)``.
 
     ``"clip"`` cuts what falls outside the image; ``"inside"`` shifts the box until it fits. The pixel ``c`` is the
-    middle of an odd side; for an even side ``s`` the box spans ``c - s//2 .. c + s//2 - 1``.
+    middle of an odd side; an even side ``s`` spans ``c - s//2 .. c + s//2 - 1``.
     """
-    y0, x0 = cy - box_h // 2, cx - box_w // 2
+    size = torch.tensor([width, height], device=centres.device)
+    lo = centres - sides // 2
     if placement == "inside":
-        y0 = torch.minimum(y0.clamp_min(0), height - box_h)
-        x0 = torch.minimum(x0.clamp_min(0), width - box_w)
-    y1, x1 = y0 + box_h, x0 + box_w
-    boxes = torch.stack([x0, y0, x1, y1], dim=-1)
-    upper = torch.tensor([width, height, width, height], device=boxes.device)
-    return boxes.clamp_min(0).minimum(upper)
+        lo = torch.minimum(lo.clamp_min(0), size - sides)
+    hi = torch.minimum(lo + sides, size)
+    return torch.cat([lo.clamp_min(0), hi], dim=1)
 
 
 def sample_boxes(
@@ -102,28 +104,70 @@ def sample_boxes(
     """
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
+    device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
         check_fraction(size, "size")
-        device = generator.device if generator is not None else torch.device("cpu")
-        box_h = torch.full((n,), round(size * height), dtype=torch.long, device=device)
-        box_w = torch.full((n,), round(size * width), dtype=torch.long, device=device)
+        side = torch.tensor([round(size * width), round(size * height)], device=device)
+        sides = side.expand(n, 2)
     else:
-        box_h, box_w = box_sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
+        sides = box_sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
-    if placement == "inside" and kind != "gaussian":
-        # Uniform over the valid corners: every position of the box is equally likely.
-        y0 = sampling.randint(height - box_h + 1, n, generator)
-        x0 = sampling.randint(width - box_w + 1, n, generator)
-        return torch.stack([x0, y0, x0 + box_w, y0 + box_h], dim=-1)
-    cy, cx = sample_centres(n, height, width, kind="gaussian" if kind == "gaussian" else "uniform", sigma=sigma,
-                            generator=generator)
-    return place_boxes(cy, cx, box_h, box_w, height, width, placement)
+        return place_boxes(sample_centres(n, height, width, "gaussian", sigma, generator), sides, height, width,
+                           placement)
+    if placement == "inside":
+        # Uniform over the valid corners: every position of the box inside the image is equally likely.
+        u = torch.rand(n, 2, generator=generator, device=device, dtype=torch.float64)
+        lo = (u * (torch.tensor([width, height], device=device) - sides + 1)).long()
+        return torch.cat([lo, lo + sides], dim=1)
+    return place_boxes(sample_centres(n, height, width, "uniform", generator=generator), sides, height, width)
+
+
+def sample_box(
+    height: int,
+    width: int,
+    *,
+    alpha: float = 1.0,
+    kind: str = "uniform",
+    placement: str = "clip",
+    sigma: float = 0.25,
+    size: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[int, int, int, int]:
+    """One box ``(x0, y0, x1, y1)`` for a whole batch: exactly ``sample_boxes(1, ...)[0]``, as Python ints.
+
+    The same draws and the same float64 arithmetic as :func:`sample_boxes`, done on Python floats: per-batch mixing
+    then costs a few microseconds of sampling instead of a dozen tensor ops.
+    """
+    check_choice(kind, "box", KINDS)
+    check_choice(placement, "placement", PLACEMENTS)
+    device = generator.device if generator is not None else torch.device("cpu")
+    if kind == "fixed":
+        check_fraction(size, "size")
+        w, h = round(size * width), round(size * height)
+    else:
+        ratio = math.sqrt(min(max(1.0 - float(sampling.beta(check_alpha(alpha), 1, generator)), 0.0), 1.0))
+        w, h = round(ratio * width), round(ratio * height)
+    if kind == "gaussian":
+        check_fraction(sigma, "sigma", 0.0, float("inf"))
+        zx, zy = torch.randn(2, generator=generator, device=device, dtype=torch.float64).tolist()
+        cx = min(max(round((width - 1) / 2 + sigma * width * zx), 0), width - 1)
+        cy = min(max(round((height - 1) / 2 + sigma * height * zy), 0), height - 1)
+    else:
+        ux, uy = torch.rand(2, generator=generator, device=device, dtype=torch.float64).tolist()
+        if placement == "inside":
+            x0, y0 = int(ux * (width - w + 1)), int(uy * (height - h + 1))
+            return x0, y0, x0 + w, y0 + h
+        cx, cy = int(ux * width), int(uy * height)
+    x0, y0 = cx - w // 2, cy - h // 2
+    if placement == "inside":
+        x0, y0 = min(max(x0, 0), width - w), min(max(y0, 0), height - h)
+    return max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
 
 
 def box_area(boxes: Tensor) -> Tensor:
     """Pixel count of each box (int64), zero for empty boxes."""
-    return (boxes[..., 2] - boxes[..., 0]).clamp_min(0) * (boxes[..., 3] - boxes[..., 1]).clamp_min(0)
+    return (boxes[..., 2:] - boxes[..., :2]).clamp_min(0).prod(-1)
 
 
 def box_lambda(boxes: Tensor, height: int, width: int) -> Tensor:

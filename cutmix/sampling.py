@@ -41,8 +41,11 @@ def permutation(n: int, generator: torch.Generator | None = None) -> Tensor:
     return torch.randperm(n, generator=generator, device=_device(generator))
 
 
-def gamma(shape: float, n: int, generator: torch.Generator | None = None) -> Tensor:
-    """``n`` draws from Gamma(shape, 1) in float64 (Marsaglia & Tsang, with the U^(1/a) boost for shape < 1)."""
+def log_gamma(shape: float, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` draws of log(G), G ~ Gamma(shape, 1), in float64 (Marsaglia & Tsang; U^(1/a) boost for shape < 1).
+
+    The log keeps tiny shapes usable: for shape 0.001 most Gamma draws underflow to 0, their logs do not.
+    """
     if not shape > 0:
         raise ValueError(f"gamma shape must be > 0, got {shape}")
     device = _device(generator)
@@ -59,28 +62,30 @@ def gamma(shape: float, n: int, generator: torch.Generator | None = None) -> Ten
         ok = v > 0
         log_v = torch.log(torch.where(ok, v, torch.ones_like(v)))
         ok &= torch.log(u) < 0.5 * z * z + d - d * v + d * log_v
-        first = ok.to(torch.uint8).argmax(dim=1, keepdim=True)  # first accepted candidate (argmax picks the first)
+        first = ok.to(torch.uint8).argmax(dim=1, keepdim=True)  # the first accepted candidate
         got = ok.any(dim=1) & todo
-        out = torch.where(got, d * v.gather(1, first).squeeze(1), out)
+        out = torch.where(got, math.log(d) + log_v.gather(1, first).squeeze(1), out)
         todo &= ~got
     if boosted:
-        out = out * uniform(n, generator) ** (1.0 / shape)
+        out = out + torch.log(uniform(n, generator)) / shape
     return out
+
+
+def gamma(shape: float, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` draws from Gamma(shape, 1) in float64."""
+    return log_gamma(shape, n, generator).exp()
 
 
 def beta(alpha: float, n: int, generator: torch.Generator | None = None, beta: float | None = None) -> Tensor:
     """``n`` draws from Beta(alpha, beta) (symmetric when ``beta`` is None) in float64.
 
-    Beta(1, 1), the paper's default, is the uniform distribution and is drawn as such.
+    Beta(1, 1), the paper's default, is the uniform distribution and is drawn as such. Otherwise
+    G_a / (G_a + G_b) = sigmoid(log G_a - log G_b), which stays exact when the Gammas underflow.
     """
     b = alpha if beta is None else beta
     if alpha == 1.0 and b == 1.0:
         return uniform(n, generator)
-    ga = gamma(alpha, n, generator)
-    gb = gamma(b, n, generator)
-    total = ga + gb
-    # Both Gammas can underflow to 0 for tiny shapes; the limit is then a fair coin between 0 and 1.
-    return torch.where(total > 0, ga / total.clamp_min(torch.finfo(torch.float64).tiny), (ga >= gb).double())
+    return torch.sigmoid(log_gamma(alpha, n, generator) - log_gamma(b, n, generator))
 
 
 def bernoulli(p: float, n: int, generator: torch.Generator | None = None) -> Tensor:

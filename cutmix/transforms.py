@@ -18,8 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cutmix import functional as F
-from cutmix import sampling
+from cutmix import _ops, sampling
 from cutmix._checks import (
     check_alpha,
     check_choice,
@@ -29,7 +28,8 @@ from cutmix._checks import (
     check_num_classes,
     check_probability,
 )
-from cutmix.boxes import KINDS, PLACEMENTS, place_boxes, sample_boxes, sample_centres
+from cutmix.boxes import KINDS, PLACEMENTS, box_lambda, place_boxes, sample_box, sample_boxes, sample_centres
+from cutmix.functional import LABEL_MODES
 from cutmix.schedule import Schedule, as_schedule
 
 
@@ -106,15 +106,10 @@ class BatchMix(nn.Module):
         raise NotImplementedError
 
     def identity_targets(self, labels: Tensor, num_classes: int) -> Tensor:
-        return F.one_hot(labels, num_classes, label_smoothing=self.label_smoothing, dtype=self.target_dtype)
+        return _ops.one_hot(labels, num_classes, self.label_smoothing, self.target_dtype)
 
-    def _target_kwargs(self, num_classes: int) -> dict[str, Any]:
-        return {
-            "num_classes": num_classes,
-            "label_smoothing": self.label_smoothing,
-            "inplace": self.inplace,
-            "target_dtype": self.target_dtype,
-        }
+    def mixed_targets(self, labels: Tensor, num_classes: int, index: Tensor, lam: Tensor, label: str) -> Tensor:
+        return _ops.mix_targets(labels, index, lam, num_classes, label, self.label_smoothing, self.target_dtype)
 
     # -- reproducibility --------------------------------------------------------------------------------------
     def reseed(self, seed: int) -> None:
@@ -166,23 +161,26 @@ class CutMix(BatchMix):
                          generator=generator, inplace=inplace, target_dtype=target_dtype)
         self.alpha = check_alpha(alpha)
         self.box = check_choice(box, "box", KINDS)
-        self.label = check_choice(label, "label", F.LABEL_MODES)
+        self.label = check_choice(label, "label", LABEL_MODES)
         self.placement = check_choice(placement, "placement", PLACEMENTS)
         self.sigma = check_fraction(sigma, "sigma", 0.0, float("inf"))
         self.size = check_fraction(size, "size")
 
-    def sample_boxes(self, n: int, height: int, width: int) -> Tensor:
-        return sample_boxes(n, height, width, alpha=self.alpha, kind=self.box, placement=self.placement,
-                            sigma=self.sigma, size=self.size, generator=self.generator)
+    def _box_kwargs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "kind": self.box, "placement": self.placement, "sigma": self.sigma,
+                "size": self.size, "generator": self.generator}
 
     def mix_with(self, images, labels, num_classes, index, selected):
         n, _, h, w = images.shape
         if selected is None:
-            boxes = self.sample_boxes(1, h, w)[0]
+            boxes: Tensor | tuple[int, int, int, int] = sample_box(h, w, **self._box_kwargs())
+            x0, y0, x1, y1 = boxes
+            lam = torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
         else:
-            boxes = self.sample_boxes(n, h, w).masked_fill_(~selected[:, None], 0)  # unselected: empty box
-        return F.cutmix(images, labels, boxes=boxes, index=index, label=self.label,
-                        **self._target_kwargs(num_classes))
+            boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
+            lam = box_lambda(boxes, h, w)
+        targets = self.mixed_targets(labels, num_classes, index, lam, self.label)
+        return _ops.paste(images, boxes, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, alpha={self.alpha}, box={self.box!r}, label={self.label!r}, "
@@ -211,14 +209,16 @@ class MixUp(BatchMix):
         super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
                          generator=generator, inplace=inplace, target_dtype=target_dtype)
         self.alpha = check_alpha(alpha)
-        self.label = check_choice(label, "label", F.LABEL_MODES)
+        self.label = check_choice(label, "label", LABEL_MODES)
 
     def mix_with(self, images, labels, num_classes, index, selected):
-        if selected is None:
-            lam: float | Tensor = float(sampling.beta(self.alpha, 1, self.generator))
-        else:
-            lam = sampling.beta(self.alpha, images.shape[0], self.generator).masked_fill_(~selected, 1.0)
-        return F.mixup(images, labels, lam=lam, index=index, label=self.label, **self._target_kwargs(num_classes))
+        n = images.shape[0]
+        lam = sampling.beta(self.alpha, 1 if selected is None else n, self.generator)
+        if selected is not None:
+            lam.masked_fill_(~selected, 1.0)  # unselected samples keep their own image and label
+        targets = self.mixed_targets(labels, num_classes, index, lam.expand(n), self.label)
+        weight = float(lam) if selected is None else lam
+        return _ops.blend(images, weight, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha}, label={self.label!r}"
@@ -256,12 +256,12 @@ class Cutout(BatchMix):
     def mix_with(self, images, labels, num_classes, index, selected):
         n, _, h, w = images.shape
         m = 1 if selected is None else n
-        side_h = torch.full((m,), min(self.size, h), dtype=torch.long)
-        side_w = torch.full((m,), min(self.size, w), dtype=torch.long)
-        cy, cx = sample_centres(m, h, w, generator=self.generator)
-        boxes = place_boxes(cy, cx, side_h.to(cy.device), side_w.to(cy.device), h, w, self.placement)
+        centres = sample_centres(m, h, w, generator=self.generator)
+        sides = torch.tensor([min(self.size, w), min(self.size, h)], device=centres.device).expand(m, 2)
+        boxes = place_boxes(centres, sides, h, w, self.placement)
         boxes = boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
-        return F.cutout(images, labels, boxes=boxes, value=self.value, **self._target_kwargs(num_classes))
+        targets = self.identity_targets(labels, num_classes)
+        return _ops.erase(images, boxes, self.value, inplace=self.inplace), targets
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, size={self.size}, value={self.value}"

@@ -1,0 +1,211 @@
+"""Unchecked kernels behind :mod:`cutmix.functional` and the transforms (callers validate arguments first).
+
+Speed notes, measured on a CPU (see benchmarks/README.md):
+
+* Gathers use ``index_select`` in memory order: advanced indexing ``x[index]`` is 10-20x slower for uint8, and
+  ``index_select`` on a channels_last tensor is slow unless it is seen as the NHWC tensor it is in memory.
+* Per-sample boxes are a per-pixel selection. ``torch.where`` with a broadcast mask costs about 1.8 ns per uint8
+  element on a CPU. A box mask is the outer product of a row mask and a column mask, so the selection runs instead
+  as ``out = x ^ ((x ^ p) & m)`` over the batch *viewed as 64-bit words*, ``m`` holding 0xFF bytes inside the box:
+  bit-exact for every dtype (bytes move, no arithmetic happens) and 8 uint8 pixels per instruction. It needs rows
+  that are contiguous in memory and no autograd; otherwise ``torch.where`` runs (it is one kernel on a GPU).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _is_nhwc(t: Tensor) -> bool:
+    """True when channels are innermost in memory (channels_last, also for views of such a tensor)."""
+    return t.shape[1] > 1 and t.stride(1) == 1 and t.stride(3) == t.shape[1]
+
+
+def gather(t: Tensor, index: Tensor) -> Tensor:
+    """``t[index]`` along the batch, in ``t``'s memory format, at memory-copy speed."""
+    if _is_nhwc(t):
+        return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
+    return t.index_select(0, index)
+
+
+def memory_format(t: Tensor) -> torch.memory_format:
+    return torch.channels_last if _is_nhwc(t) and not t.is_contiguous() else torch.contiguous_format
+
+
+# -- per-sample selection ---------------------------------------------------------------------------------------
+def box_masks(boxes: Tensor, height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Row mask [N, H] and column mask [N, W] (bool) of per-sample boxes [N, 4]."""
+    boxes = boxes.to(device, non_blocking=True)
+    ys = torch.arange(height, device=device)
+    xs = torch.arange(width, device=device)
+    rows = (ys >= boxes[:, 1:2]) & (ys < boxes[:, 3:4])
+    cols = (xs >= boxes[:, 0:1]) & (xs < boxes[:, 2:3])
+    return rows, cols
+
+
+def box_mask(boxes: Tensor, height: int, width: int, device: torch.device) -> Tensor:
+    """Boolean mask [N, 1, H, W] that is True inside each sample's box."""
+    rows, cols = box_masks(boxes, height, width, device)
+    return (rows[:, :, None] & cols[:, None, :])[:, None]
+
+
+def _words(t: Tensor) -> Tensor | None:
+    """``t``'s memory as integer words [N, C or 1, H, row words], or None when its rows are not contiguous.
+
+    NCHW keeps the channel planes ([N, C, H, W * bytes]); channels_last folds channels into rows ([N, 1, H,
+    W * C * bytes]). Words are the widest integer type that tiles a row and respects the storage alignment.
+    """
+    n, c, h, w = t.shape
+    if t.stride() == (c * h * w, h * w, w, 1):
+        rows = t
+    elif t.stride() == (h * w * c, 1, w * c, c):
+        rows = t.permute(0, 2, 3, 1).reshape(n, 1, h, w * c)
+    else:
+        return None
+    b = rows if rows.dtype == torch.uint8 else rows.view(torch.uint8)
+    for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
+        if b.shape[-1] % size == 0 and b.storage_offset() % size == 0:
+            try:
+                return b.view(dtype)
+            except RuntimeError:  # a stride of a size-1 dimension that the word size does not divide
+                continue
+    return b
+
+
+def select_boxes(images: Tensor, source: Tensor, boxes: Tensor, *, inplace: bool, scratch: bool) -> Tensor:
+    """``images`` with each sample's box [N, 4] taken from ``source`` (same shape, or [1, C, H, W] to broadcast).
+
+    With ``scratch`` the function may overwrite ``source`` and return it as the result. With ``inplace`` the
+    result is written into ``images``.
+    """
+    h, w = images.shape[-2:]
+    needs_grad = torch.is_grad_enabled() and (images.requires_grad or source.requires_grad)
+    if images.device.type == "cpu" and not needs_grad:
+        xw, sw = _words(images), _words(source)
+        if xw is not None and sw is not None and xw.dtype == sw.dtype and xw.shape[1:] == sw.shape[1:]:
+            rows, cols = box_masks(boxes, h, w, images.device)
+            bytes_per_pixel = xw.shape[-1] * xw.element_size() // w
+            col_bytes = cols.to(torch.uint8).repeat_interleave(bytes_per_pixel, dim=1)  # [N, row bytes]
+            mask = rows.to(torch.uint8).mul_(255)[:, None, :, None] * col_bytes[:, None, None, :]
+            mask = mask.view(xw.dtype)
+            reuse = scratch and sw.shape == xw.shape
+            diff = sw.bitwise_xor_(xw) if reuse else torch.bitwise_xor(sw, xw)
+            diff &= mask  # (source ^ images) inside the box, 0 outside
+            if inplace:
+                xw ^= diff
+                return images
+            diff ^= xw
+            return source if reuse else _unwords(diff, images)
+    mask = box_mask(boxes, h, w, images.device)
+    if inplace:
+        return images.copy_(torch.where(mask, source, images))
+    return torch.where(mask, source, images)
+
+
+def _unwords(words: Tensor, like: Tensor) -> Tensor:
+    """The inverse of :func:`_words` for a fresh word tensor: an image tensor shaped and laid out like ``like``."""
+    n, c, h, w = like.shape
+    flat = words.view(torch.uint8).view(like.dtype)
+    if like.is_contiguous():
+        return flat.view(n, c, h, w)
+    return flat.view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+# -- the image ops ------------------------------------------------------------------------------------------------
+Box = tuple[int, int, int, int]
+
+
+def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool = False) -> Tensor:
+    """CutMix's image op: each image receives its partner's pixels inside its box (one shared box, or [N, 4])."""
+    if isinstance(boxes, tuple) or boxes.ndim == 1:
+        x0, y0, x1, y1 = boxes if isinstance(boxes, tuple) else boxes.tolist()
+        out = images if inplace else images.clone()
+        if x1 > x0 and y1 > y0:
+            out[:, :, y0:y1, x0:x1] = gather(images[:, :, y0:y1, x0:x1], index)  # gathered before the write
+        return out
+    return select_boxes(images, gather(images, index), boxes, inplace=inplace, scratch=True)
+
+
+def erase(images: Tensor, boxes: Tensor | Box, value: float, *, inplace: bool = False) -> Tensor:
+    """Cutout's image op: fill each box (one shared box, or [N, 4]) with ``value``."""
+    if isinstance(boxes, tuple) or boxes.ndim == 1:
+        x0, y0, x1, y1 = boxes if isinstance(boxes, tuple) else boxes.tolist()
+        out = images if inplace else images.clone()
+        out[:, :, y0:y1, x0:x1] = value
+        return out
+    fill = torch.full((1, *images.shape[1:]), value, dtype=images.dtype, device=images.device)
+    return select_boxes(images, fill.contiguous(memory_format=memory_format(images)), boxes, inplace=inplace,
+                        scratch=False)
+
+
+def blend(images: Tensor, lam: float | Tensor, index: Tensor, *, inplace: bool = False) -> Tensor:
+    """Mixup's image op: ``lam * x + (1 - lam) * x[index]`` (``lam`` a number or [N] float64).
+
+    Floating images use ``lerp``, which returns either input exactly at weight 0 or 1. uint8 images are mixed in
+    float32 and rounded to the nearest integer; half-precision images with per-sample weights are mixed in float32
+    too, so that the weights are not rounded to 8 bits.
+    """
+    n = images.shape[0]
+    partner = gather(images, index)
+    if isinstance(lam, Tensor):
+        lam = lam.to(images.device, non_blocking=True).view(n, 1, 1, 1)
+    if images.is_floating_point() and not (isinstance(lam, Tensor) and images.element_size() < 4):
+        weight = lam.to(images.dtype) if isinstance(lam, Tensor) else lam
+        if inplace:
+            return images.lerp_(partner, 1.0 - weight)
+        return partner.lerp_(images, weight)
+    if images.is_floating_point():  # half precision with a weight per sample: weights stay float32
+        mixed = partner.float().lerp_(images.float(), lam.float())
+        return images.copy_(mixed) if inplace else mixed.to(images.dtype)
+    mixed = partner.float()
+    if isinstance(lam, Tensor):
+        weight32 = lam.float()
+        mixed.mul_(1.0 - weight32).addcmul_(images, weight32)
+    else:
+        mixed.mul_(1.0 - lam).add_(images, alpha=lam)
+    mixed.round_()
+    if inplace:
+        return images.copy_(mixed)
+    return mixed.to(images.dtype, memory_format=memory_format(images))
+
+
+# -- targets ------------------------------------------------------------------------------------------------------
+def label_weights(lam: Tensor, label: str) -> Tensor:
+    """The weight of each image's own label given the share ``lam`` of its pixels that it keeps."""
+    if label == "onehot":
+        return (lam >= 0.5).to(lam.dtype)
+    if label == "complete":
+        return torch.where((lam > 0) & (lam < 1), torch.full_like(lam, 0.5), lam)
+    return lam
+
+
+def smooth(targets: Tensor, label_smoothing: float) -> Tensor:
+    if label_smoothing == 0.0:
+        return targets
+    return targets.mul(1.0 - label_smoothing).add_(label_smoothing / targets.shape[1])
+
+
+def one_hot(labels: Tensor, num_classes: int, label_smoothing: float, dtype: torch.dtype) -> Tensor:
+    if labels.ndim == 2:
+        return smooth(labels.to(dtype), label_smoothing)
+    targets = torch.zeros(labels.shape[0], num_classes, dtype=dtype, device=labels.device)
+    targets.scatter_(1, labels.long()[:, None], 1.0)
+    return smooth(targets, label_smoothing)
+
+
+def mix_targets(
+    labels: Tensor, index: Tensor, lam: Tensor, num_classes: int, label: str, label_smoothing: float,
+    dtype: torch.dtype,
+) -> Tensor:
+    """``w * y + (1 - w) * y[index]``, ``w = label_weights(lam)`` ([N] float64), computed in float64."""
+    index = index.to(labels.device, non_blocking=True)
+    w = label_weights(lam.to(labels.device, non_blocking=True), label)
+    if labels.ndim == 2:
+        y = labels.double()
+        targets = w[:, None] * y + (1.0 - w[:, None]) * y[index]
+    else:
+        y = labels.long()[:, None]
+        targets = torch.zeros(labels.shape[0], num_classes, dtype=torch.float64, device=labels.device)
+        targets.scatter_add_(1, y, w[:, None]).scatter_add_(1, y[index], (1.0 - w)[:, None])
+    return smooth(targets.to(dtype), label_smoothing)

@@ -1,0 +1,1 @@
+"""Benchmarks reachable from ``cutmix bench`` (and from the scripts in ``benchmarks/``)."""

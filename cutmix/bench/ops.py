@@ -1,0 +1,219 @@
+"""Op benchmark: median time per batch of CutMix (and Mixup, Cutout) against a memory-copy bound and other libraries.
+
+Rows of one run share the machine, the thread count and the input batch, so ratios between them are meaningful:
+
+* ``clone``: ``x.clone()`` of the batch, the memory-copy bound of any out-of-place op;
+* ``reference inplace``: the paper's code path, ``x[:, :, box] = x[perm, :, box]`` (per-batch, in place);
+* ``cutmix ...``: this library's transforms, timed end to end (sampling, checks, targets);
+* ``torchvision v2.CutMix`` and ``timm Mixup`` (cutmix only, ``mode="batch"`` / ``"elem"``) when installed.
+
+Run ``python benchmarks/ops.py`` or ``cutmix bench``; ``--json PATH`` writes every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+import cutmix
+from cutmix import sampling
+from cutmix.boxes import sample_boxes
+
+SHAPES = ((128, 3, 32, 32), (64, 3, 224, 224))
+DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Row:
+    shape: str
+    dtype: str
+    threads: int
+    device: str
+    mode: str
+    method: str
+    median_us: float
+    vs_clone: float
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_it(fn: Callable[[], object], device: torch.device, min_time: float, min_reps: int = 10) -> float:
+    """Median wall time of ``fn`` in microseconds, after a warm-up, over at least ``min_reps`` and ``min_time``."""
+    for _ in range(3):
+        fn()
+    _sync(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 2000:
+            break
+    return statistics.median(times) * 1e6
+
+
+def _anchors(num_classes: int) -> dict[str, Callable[..., object]]:
+    """Other libraries' CutMix, by name, when they are installed."""
+    found: dict[str, Callable[..., object]] = {}
+    try:
+        from torchvision.transforms import v2
+
+        found["torchvision v2.CutMix"] = v2.CutMix(alpha=1.0, num_classes=num_classes)
+    except ImportError:
+        pass
+    try:
+        from timm.data.mixup import Mixup
+
+        for mode in ("batch", "elem"):
+            found[f"timm Mixup({mode})"] = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, mode=mode, label_smoothing=0.0,
+                                                 num_classes=num_classes)
+    except ImportError:
+        pass
+    return found
+
+
+def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[str, str], Callable[[], object]]:
+    """(mode, name) -> a zero-argument callable that mixes the batch once."""
+    n, _, h, w = x.shape
+    g = torch.Generator().manual_seed(0)
+    work = x.clone()  # scratch for the in-place methods
+
+    def reference_inplace() -> None:
+        # The paper's train.py: one box, partners from a permutation, pasted in place.
+        x0, y0, x1, y1 = sample_boxes(1, h, w, generator=g)[0].tolist()
+        perm = sampling.permutation(n, g)
+        work[:, :, y0:y1, x0:x1] = work[perm, :, y0:y1, x0:x1]
+
+    ours = {
+        "batch": cutmix.CutMix(num_classes, generator=g),
+        "batch-inplace": cutmix.CutMix(num_classes, generator=g, inplace=True),
+        "sample": cutmix.CutMix(num_classes, per_sample=True, generator=g),
+        "sample-inplace": cutmix.CutMix(num_classes, per_sample=True, generator=g, inplace=True),
+        "mixup": cutmix.MixUp(num_classes, generator=g),
+        "mixup-sample": cutmix.MixUp(num_classes, per_sample=True, generator=g),
+        "cutout": cutmix.Cutout(num_classes, size=h // 2, generator=g),
+    }
+    table: dict[tuple[str, str], Callable[[], object]] = {
+        ("bound", "clone"): x.clone,
+        ("batch", "reference inplace"): reference_inplace,
+        ("batch", "cutmix"): lambda: ours["batch"](x, y),
+        ("batch", "cutmix inplace"): lambda: ours["batch-inplace"](work, y),
+        ("sample", "cutmix"): lambda: ours["sample"](x, y),
+        ("sample", "cutmix inplace"): lambda: ours["sample-inplace"](work, y),
+        ("batch", "mixup"): lambda: ours["mixup"](x, y),
+        ("sample", "mixup"): lambda: ours["mixup-sample"](x, y),
+        ("sample", "cutout"): lambda: ours["cutout"](x, y),
+    }
+    for name, anchor in _anchors(num_classes).items():
+        mode = "sample" if "elem" in name else "batch"
+        if name.startswith("timm"):
+            table[(mode, name)] = lambda a=anchor: a(work, y)  # timm mixes in place
+        else:
+            table[(mode, name)] = lambda a=anchor: a(x, y)
+    return table
+
+
+def run(
+    shapes=SHAPES,
+    dtypes=("float32", "uint8"),
+    threads=(1, 2),
+    device: str = "cpu",
+    min_time: float = 0.5,
+    num_classes: int = 10,
+) -> list[Row]:
+    dev = torch.device(device)
+    rows: list[Row] = []
+    before = torch.get_num_threads()
+    try:
+        for nthreads in threads if dev.type == "cpu" else (torch.get_num_threads(),):
+            torch.set_num_threads(nthreads)
+            for shape in shapes:
+                for dname in dtypes:
+                    gen = torch.Generator().manual_seed(1)
+                    x = (torch.rand(shape, generator=gen) * 255).to(DTYPES[dname]).to(dev)
+                    y = torch.randint(0, num_classes, (shape[0],), generator=gen).to(dev)
+                    measured: list[tuple[str, str, float]] = []
+                    for (mode, name), fn in methods(x, y, num_classes).items():
+                        try:
+                            us = time_it(fn, dev, min_time)
+                        except Exception as err:  # an anchor that does not support this dtype/device
+                            print(f"  skipped {name} on {dname} {shape}: {type(err).__name__}: {err}")
+                            continue
+                        measured.append((mode, name, us))
+                    clone = next(us for mode, _, us in measured if mode == "bound")
+                    for mode, name, us in measured:
+                        rows.append(Row("x".join(map(str, shape)), dname, nthreads, dev.type, mode, name,
+                                        round(us, 1), round(us / clone, 2)))
+    finally:
+        torch.set_num_threads(before)
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = ["| shape | dtype | threads | mode | method | median µs | × clone |", "|---|---|---|---|---|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.shape} | {r.dtype} | {r.threads} | {r.mode} | {r.method} | {r.median_us:,.1f} "
+                     f"| {r.vs_clone:.2f} |")
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, object]:
+    env: dict[str, object] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name()
+    for mod in ("torchvision", "timm"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except ImportError:
+            env[mod] = None
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cutmix bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated (default: 1,2)")
+    parser.add_argument("--dtypes", default="float32,uint8", help=f"comma-separated, from {', '.join(DTYPES)}")
+    parser.add_argument("--shapes", default=";".join(",".join(map(str, s)) for s in SHAPES),
+                        help="N,C,H,W shapes separated by ';'")
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds of timing per cell (default: 0.5)")
+    parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
+    args = parser.parse_args(argv)
+    shapes = tuple(tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";"))
+    dtypes = tuple(args.dtypes.split(","))
+    for d in dtypes:
+        if d not in DTYPES:
+            parser.error(f"--dtypes: unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
+    threads = tuple(int(t) for t in args.threads.split(","))
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    rows = run(shapes, dtypes, threads, args.device, args.min_time)
+    env = environment()
+    print(f"torch {env['torch']}, torchvision {env['torchvision']}, timm {env['timm']}, {env['processor']}")
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "rows": [asdict(r) for r in rows]}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
