@@ -169,6 +169,22 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(rows: list[Row]) -> str:
+    """One line per (shape, dtype, threads): CutMix methods and anchors side by side, in µs (× clone)."""
+    cells: dict[tuple[str, str, int], dict[str, Row]] = {}
+    for r in rows:
+        cells.setdefault((r.shape, r.dtype, r.threads), {})[f"{r.mode}: {r.method}"] = r
+    columns = [c for c in ("bound: clone", "batch: reference inplace", "batch: cutmix", "batch: cutmix inplace",
+                           "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)", "sample: cutmix",
+                           "sample: cutmix inplace", "sample: timm Mixup(elem)")
+               if any(c in cell for cell in cells.values())]
+    lines = ["| shape | dtype | thr | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(columns)]
+    for (shape, dtype, threads), cell in cells.items():
+        values = [f"{cell[c].median_us:,.0f} ({cell[c].vs_clone:.2f}×)" if c in cell else "–" for c in columns]
+        lines.append(f"| {shape} | {dtype} | {threads} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
 def environment() -> dict[str, object]:
     env: dict[str, object] = {
         "torch": torch.__version__,
@@ -209,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     print(f"torch {env['torch']}, torchvision {env['torchvision']}, timm {env['timm']}, {env['processor']}")
     print(format_table(rows))
+    print()
+    print(summary_table(rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": env, "rows": [asdict(r) for r in rows]}, f, indent=1)
