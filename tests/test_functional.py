@@ -372,3 +372,27 @@ def test_cutout_op(per_sample):
     out, targets = F.cutout(images, labels, boxes=boxes, num_classes=3, value=255, label_smoothing=0.3)
     assert torch.equal(out, ref_erase(images, boxes, 255))
     assert torch.allclose(targets.double(), one_hot_ref(labels, 3, 0.3), atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_paste_per_sample_large_batches(dtype, channels_last, inplace):
+    # Batches above the cache-sized threshold take the torch.where path for 4- and 8-byte dtypes on CPU.
+    g = torch.Generator().manual_seed(5)
+    n, c, h, w = 12, 3, 150, 190  # 4.1 MB as float32
+    images = (torch.rand(n, c, h, w, generator=g) * 255).to(dtype)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    from cutmix.boxes import sample_boxes
+
+    boxes = sample_boxes(n, h, w, generator=g)
+    index = torch.randperm(n, generator=g)
+    expected = images.clone()
+    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):  # slice reference, one sample at a time
+        expected[i, :, y0:y1, x0:x1] = images[int(index[i]), :, y0:y1, x0:x1]
+    source = images.clone()
+    out = F.paste(source, boxes, index, inplace=inplace)
+    assert torch.equal(out, expected)
+    assert (out.data_ptr() == source.data_ptr()) == inplace
+    assert is_channels_last(out) == channels_last

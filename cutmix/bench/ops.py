@@ -2,7 +2,8 @@
 
 Rows of one run share the machine, the thread count and the input batch, so ratios between them are meaningful:
 
-* ``clone``: ``x.clone()`` of the batch, the memory-copy bound of any out-of-place op;
+* ``clone``: ``x.clone()`` of the batch, the memory-copy bound of any out-of-place op (``copy_`` into an existing
+  buffer shows how much of it is the allocation);
 * ``reference inplace``: the paper's code path, ``x[:, :, box] = x[perm, :, box]`` (per-batch, in place);
 * ``cutmix ...``: this library's transforms, timed end to end (sampling, checks, targets);
 * ``torchvision v2.CutMix`` and ``timm Mixup`` (cutmix only, ``mode="batch"`` / ``"elem"``) when installed.
@@ -13,6 +14,7 @@ Run ``python benchmarks/ops.py`` or ``cutmix bench``; ``--json PATH`` writes eve
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import platform
 import statistics
@@ -47,21 +49,49 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_it(fn: Callable[[], object], device: torch.device, min_time: float, min_reps: int = 10) -> float:
-    """Median wall time of ``fn`` in microseconds, after a warm-up, over at least ``min_reps`` and ``min_time``."""
-    for _ in range(3):
-        fn()
-    _sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 2000:
-            break
-    return statistics.median(times) * 1e6
+def steady_allocator() -> bool:
+    """Make glibc keep freed buffers for reuse, as jemalloc or tcmalloc would; returns whether it applied.
+
+    By default glibc maps every allocation above 32 MB afresh and unmaps it on free, so each 38 MB batch (64x3x224²
+    float32) costs ~20 ms of page faults on this project's VMs, an amount that depends on allocation history rather
+    than on the op. Without mmap and with a high trim threshold, timings measure the ops.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_time: float,
+             rounds: int = 8) -> dict[str, float]:
+    """Median wall time (µs) of each callable, measured round-robin so that machine noise hits all alike.
+
+    Each of ``rounds`` rounds runs every callable for about ``min_time / rounds`` seconds; a callable that raises
+    (an anchor that does not support the dtype or device) is dropped with a message.
+    """
+    samples: dict[str, list[float]] = {}
+    for name, fn in fns.items():
+        try:
+            for _ in range(3):
+                fn()
+            _sync(device)
+            samples[name] = []
+        except Exception as err:
+            print(f"  skipped {name}: {type(err).__name__}: {err}")
+    for _ in range(rounds):
+        for name in samples:
+            fn = fns[name]
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                samples[name].append(time.perf_counter() - t0)
+                if time.perf_counter() - start >= min_time / rounds:
+                    break
+    return {name: statistics.median(ts) * 1e6 for name, ts in samples.items()}
 
 
 def _anchors(num_classes: int) -> dict[str, Callable[..., object]]:
@@ -107,6 +137,7 @@ def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[st
     }
     table: dict[tuple[str, str], Callable[[], object]] = {
         ("bound", "clone"): x.clone,
+        ("bound", "copy_ (no allocation)"): lambda: work.copy_(x),
         ("batch", "reference inplace"): reference_inplace,
         ("batch", "cutmix"): lambda: ours["batch"](x, y),
         ("batch", "cutmix inplace"): lambda: ours["batch-inplace"](work, y),
@@ -130,7 +161,7 @@ def run(
     dtypes=("float32", "uint8"),
     threads=(1, 2),
     device: str = "cpu",
-    min_time: float = 0.5,
+    min_time: float = 1.0,
     num_classes: int = 10,
 ) -> list[Row]:
     dev = torch.device(device)
@@ -144,14 +175,9 @@ def run(
                     gen = torch.Generator().manual_seed(1)
                     x = (torch.rand(shape, generator=gen) * 255).to(DTYPES[dname]).to(dev)
                     y = torch.randint(0, num_classes, (shape[0],), generator=gen).to(dev)
-                    measured: list[tuple[str, str, float]] = []
-                    for (mode, name), fn in methods(x, y, num_classes).items():
-                        try:
-                            us = time_it(fn, dev, min_time)
-                        except Exception as err:  # an anchor that does not support this dtype/device
-                            print(f"  skipped {name} on {dname} {shape}: {type(err).__name__}: {err}")
-                            continue
-                        measured.append((mode, name, us))
+                    fns = methods(x, y, num_classes)
+                    times = time_all({f"{mode}\0{name}": fn for (mode, name), fn in fns.items()}, dev, min_time)
+                    measured = [(*key.split("\0"), us) for key, us in times.items()]
                     clone = next(us for mode, _, us in measured if mode == "bound")
                     for mode, name, us in measured:
                         rows.append(Row("x".join(map(str, shape)), dname, nthreads, dev.type, mode, name,
@@ -174,10 +200,10 @@ def summary_table(rows: list[Row]) -> str:
     cells: dict[tuple[str, str, int], dict[str, Row]] = {}
     for r in rows:
         cells.setdefault((r.shape, r.dtype, r.threads), {})[f"{r.mode}: {r.method}"] = r
-    columns = [c for c in ("bound: clone", "batch: reference inplace", "batch: cutmix", "batch: cutmix inplace",
-                           "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)", "sample: cutmix",
-                           "sample: cutmix inplace", "sample: timm Mixup(elem)")
-               if any(c in cell for cell in cells.values())]
+    wanted = ("bound: clone", "bound: copy_ (no allocation)", "batch: reference inplace", "batch: cutmix",
+              "batch: cutmix inplace", "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)", "sample: cutmix",
+              "sample: cutmix inplace", "sample: timm Mixup(elem)")
+    columns = [c for c in wanted if any(c in cell for cell in cells.values())]
     lines = ["| shape | dtype | thr | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(columns)]
     for (shape, dtype, threads), cell in cells.items():
         values = [f"{cell[c].median_us:,.0f} ({cell[c].vs_clone:.2f}×)" if c in cell else "–" for c in columns]
@@ -210,9 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float32,uint8", help=f"comma-separated, from {', '.join(DTYPES)}")
     parser.add_argument("--shapes", default=";".join(",".join(map(str, s)) for s in SHAPES),
                         help="N,C,H,W shapes separated by ';'")
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds of timing per cell (default: 0.5)")
+    parser.add_argument("--min-time", type=float, default=1.0,
+                        help="seconds of timing per method and cell, spread over 8 rounds (default: 1.0)")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep glibc's default allocator settings (large buffers are page-faulted in afresh)")
     args = parser.parse_args(argv)
+    steady = not args.system_malloc and steady_allocator()
     shapes = tuple(tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";"))
     dtypes = tuple(args.dtypes.split(","))
     for d in dtypes:
@@ -223,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda: no CUDA device is available")
     rows = run(shapes, dtypes, threads, args.device, args.min_time)
     env = environment()
+    env["steady_allocator"] = steady
     print(f"torch {env['torch']}, torchvision {env['torchvision']}, timm {env['timm']}, {env['processor']}")
     print(format_table(rows))
     print()
