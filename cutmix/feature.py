@@ -25,10 +25,11 @@ def _resolve(model: nn.Module, name: str) -> nn.Module | None:
     if name in (INPUT, "input"):
         return None
     modules = dict(model.named_modules())
-    if name not in modules:
-        names = [n for n in modules if n][:12]
-        raise ValueError(f"layer {name!r} is not a submodule of the model; some of its layers: {names}")
-    return modules[name]
+    for prefix in ("", "module.", "_orig_mod.", "module._orig_mod."):  # DDP and torch.compile wrappers
+        if prefix + name in modules:
+            return modules[prefix + name]
+    names = [n for n in modules if n][:12]
+    raise ValueError(f"layer {name!r} is not a submodule of the model; some of its layers: {names}")
 
 
 class FeatureMix:

@@ -1,0 +1,258 @@
+"""``cutmix train | show | bench``: parse, build a config, call the library. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+# flag -> (section, key) in the training config; flags default to None so that only given ones override a preset
+TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
+    "data": ("data", "dataset"),
+    "val_data": ("data", "val"),
+    "data_root": ("data", "root"),
+    "download": ("data", "download"),
+    "augment": ("data", "augment"),
+    "image_size": ("data", "image_size"),
+    "workers": ("data", "num_workers"),
+    "train_samples": ("data", "train_samples"),
+    "val_samples": ("data", "val_samples"),
+    "skip_corrupt": ("data", "skip_corrupt"),
+    "model": ("model", "name"),
+    "mix": ("mix", "method"),
+    "alpha": ("mix", "alpha"),
+    "prob": ("mix", "prob"),
+    "schedule": ("mix", "schedule"),
+    "per_sample": ("mix", "per_sample"),
+    "box": ("mix", "box"),
+    "placement": ("mix", "placement"),
+    "label": ("mix", "label"),
+    "cutout_size": ("mix", "cutout_size"),
+    "mixup_alpha": ("mix", "mixup_alpha"),
+    "switch_prob": ("mix", "switch_prob"),
+    "layers": ("mix", "layers"),
+    "lr": ("optim", "lr"),
+    "lr_schedule": ("optim", "schedule"),
+    "weight_decay": ("optim", "weight_decay"),
+    "warmup_epochs": ("optim", "warmup_epochs"),
+    "label_smoothing": ("optim", "label_smoothing"),
+    "epochs": (None, "epochs"),
+    "batch_size": (None, "batch_size"),
+    "eval_batch_size": (None, "eval_batch_size"),
+    "seed": (None, "seed"),
+    "device": (None, "device"),
+    "amp": (None, "amp"),
+    "channels_last": (None, "channels_last"),
+    "compile": (None, "compile"),
+    "out": (None, "out"),
+    "name": (None, "name"),
+    "max_steps": (None, "max_steps"),
+    "threads": (None, "threads"),
+}
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train a classifier with CutMix or another regulariser",
+        description="Train a classifier with a regulariser. Defaults: the builtin 'shapes' dataset, ResNet-20, "
+        "CutMix (alpha 1, prob 0.5), a few CPU minutes. Precedence: defaults < --preset < flags < --set.",
+        epilog="examples:\n"
+        "  cutmix train                                   # shapes, CutMix, CPU minutes\n"
+        "  cutmix train --mix none                        # the baseline\n"
+        "  cutmix train --preset cifar10-resnet18 --data ../shared/data/cifar10-jpeg/cifar10-train.zip \\\n"
+        "               --val-data ../shared/data/cifar10-jpeg/cifar10-test.zip\n"
+        "  cutmix train --resume runs/shapes-resnet20-cutmix-s0\n"
+        "  torchrun --nproc-per-node 2 -m cutmix train --preset cifar10-resnet18",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("run")
+    g.add_argument("--preset", help="a preset name (see --list-presets) or a .toml file")
+    g.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting, e.g. --set optim.lr=0.05 --set model.kwargs.alpha=48 (repeatable)")
+    g.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int, help="per process")
+    g.add_argument("--eval-batch-size", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="autocast on CUDA")
+    g.add_argument("--channels-last", action="store_const", const=True, default=None)
+    g.add_argument("--compile", action="store_const", const=True, default=None, help="torch.compile the model")
+    g.add_argument("--threads", type=int, help="CPU threads")
+    g.add_argument("--out", help="parent directory of run directories (default: runs)")
+    g.add_argument("--name", help="run directory name (default: dataset-model-mix-sSEED)")
+    g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--data", help="shapes (default), cifar10, cifar100, or an ImageFolder directory / zip")
+    g.add_argument("--val-data", help="validation set (default: the dataset's own test split)")
+    g.add_argument("--data-root", help="directory of torchvision's CIFAR files (default: data)")
+    g.add_argument("--download", action="store_const", const=True, default=None, help="download CIFAR if absent")
+    g.add_argument("--augment", choices=["auto", "crop-flip", "imagenet", "none"])
+    g.add_argument("--image-size", type=int)
+    g.add_argument("--workers", type=int, help="DataLoader workers for per-image decoding (ImageNet-style sets)")
+    g.add_argument("--train-samples", type=int, help="use (or generate) only this many training images")
+    g.add_argument("--val-samples", type=int)
+    g.add_argument("--skip-corrupt", action="store_const", const=True, default=None,
+                   help="skip unreadable images (counted) instead of stopping")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", help="resnet20 (default), preact_resnet18, pyramidnet200, tv:resnet50, timm:NAME ...")
+
+    g = p.add_argument_group("regulariser")
+    g.add_argument("--mix", choices=["none", "cutmix", "mixup", "cutout", "cutmix+mixup", "feature-cutmix",
+                                     "manifold-mixup"])
+    g.add_argument("--alpha", type=float, help="Beta(alpha, alpha) of CutMix (or of Mixup with --mix mixup)")
+    g.add_argument("--prob", type=float, help="chance to mix a batch (a sample with --per-sample)")
+    g.add_argument("--schedule", choices=["constant", "linear"], help="linear: prob grows from 0 (Scheduled CutMix)")
+    g.add_argument("--per-sample", action="store_const", const=True, default=None, help="a box and lambda per sample")
+    g.add_argument("--box", choices=["uniform", "gaussian", "fixed"])
+    g.add_argument("--placement", choices=["clip", "inside"])
+    g.add_argument("--label", choices=["area", "onehot", "complete"])
+    g.add_argument("--cutout-size", type=int)
+    g.add_argument("--mixup-alpha", type=float)
+    g.add_argument("--switch-prob", type=float, help="cutmix+mixup: chance of Mixup per batch")
+    g.add_argument("--layers", type=lambda s: s.split(","), help="feature-level mixing layers, comma-separated "
+                   "('' or input = the images)")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--lr", type=float)
+    g.add_argument("--lr-schedule", choices=["cosine", "step", "constant"])
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--warmup-epochs", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    return p
+
+
+def build_config(args: argparse.Namespace):
+    from cutmix.train import config as cfg
+
+    config = cfg.TrainConfig()
+    if args.preset:
+        cfg.apply(config, cfg.load_preset(args.preset), f"preset {args.preset}")
+    for flag, (section, key) in TRAIN_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        cfg.set_value(config if section is None else getattr(config, section), key, value, f"--{flag}")
+    if args.no_progress:
+        config.progress = False
+    for override in args.set:
+        cfg.apply_override(config, override)
+    return cfg.validate(config)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cutmix.train import config as cfg
+    from cutmix.train.engine import train
+
+    if args.list_presets:
+        for name in cfg.preset_names():
+            print(name)
+        return 0
+    if args.resume:
+        result = train(None, resume=args.resume)  # type: ignore[arg-type]
+        return 130 if result.interrupted else 0
+    config = build_config(args)
+    if args.print_config:
+        print(json.dumps(cfg.to_dict(config), indent=2))
+        return 0
+    result = train(config)
+    return 130 if result.interrupted else 0
+
+
+def _show_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("show", help="draw a batch under each regulariser, with its targets",
+                       description="Draw the same images under each regulariser (none, Cutout, Mixup, CutMix and "
+                       "its variants) with the targets under every image, to a PNG.")
+    p.add_argument("--data", default="shapes", help="shapes (default), cifar10, cifar100, or a directory / zip")
+    p.add_argument("--split", default="val")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("-n", "--num-images", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="mixes.png", help="output PNG (default: mixes.png)")
+    return p
+
+
+def show_rows(images, labels, num_classes: int, seed: int) -> dict:
+    """Each regulariser applied to the same uint8 batch, every image mixed with the next one (explicit draws)."""
+    import torch
+
+    from cutmix import functional as F
+    from cutmix import sampling
+    from cutmix.boxes import place_boxes, sample_boxes, sample_centres
+
+    n, _, h, w = images.shape
+    index = torch.arange(n).roll(-1)  # image i gets its partner from image i + 1
+
+    def g():
+        return torch.Generator().manual_seed(seed)
+
+    def cutmix_row(**kwargs):
+        label = kwargs.pop("label", "area")
+        boxes = sample_boxes(n, h, w, generator=g(), **kwargs)
+        return F.cutmix(images, labels, boxes=boxes, index=index, num_classes=num_classes, label=label)
+
+    side = max(1, min(h, w) // 2)
+    cutout_boxes = place_boxes(sample_centres(n, h, w, generator=g()), torch.tensor([[side, side]]).expand(n, 2), h, w)
+    return {
+        "none": (images, F.one_hot(labels, num_classes)),
+        f"Cutout {side}px": F.cutout(images, labels, boxes=cutout_boxes, num_classes=num_classes),
+        "Mixup": F.mixup(images, labels, lam=sampling.beta(1.0, n, g()), index=index, num_classes=num_classes),
+        "CutMix": cutmix_row(),
+        "CutMix inside": cutmix_row(placement="inside"),
+        "CutMix Gaussian": cutmix_row(kind="gaussian"),
+        "CutMix fixed": cutmix_row(kind="fixed", placement="inside"),
+        "CutMix one-hot": cutmix_row(label="onehot"),
+        "CutMix complete": cutmix_row(label="complete"),
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import torch
+
+    from cutmix import data as cdata
+    from cutmix.viz.grid import mix_grid
+
+    if args.num_images < 2:
+        raise SystemExit("cutmix show: --num-images must be at least 2 (mixing needs partners)")
+    dataset = cdata.open_dataset(args.data, args.split, root=args.data_root)
+    if not isinstance(dataset, cdata.ImageSet):
+        raise SystemExit(f"cutmix show: {args.data} has images of different sizes; show needs one size")
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[: args.num_images]
+    images, labels = dataset.images[pick], dataset.labels[pick]
+    rows = show_rows(images, labels, len(dataset.classes), args.seed)
+    title = f"{args.data}: each image mixed with the next one, targets below"
+    path = mix_grid(rows, dataset.classes, args.out, title=title)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cutmix", description="CutMix and friends: train, show, benchmark.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,show,bench}")
+    _train_parser(sub)
+    _show_parser(sub)
+    sub.add_parser("bench", help="op benchmarks (see cutmix bench --help)", add_help=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from cutmix.bench.ops import main as bench_main
+
+        return bench_main(argv[1:])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        return cmd_show(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"cutmix {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Datasets and loaders of a run, from :class:`~cutmix.train.config.DataConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from cutmix import data as cdata
+from cutmix.train.config import TrainConfig
+from cutmix.train.distributed import Context
+from cutmix.train.loader import InMemoryLoader, LazyLoader
+
+
+@dataclass
+class RunData:
+    train: InMemoryLoader | LazyLoader
+    val: InMemoryLoader | LazyLoader
+    num_classes: int
+    classes: list[str]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    info: dict[str, Any] = field(default_factory=dict)
+    val_set: Any = None  # the validation ImageSet / dataset (evaluation uses its boxes)
+
+
+def _is_path(spec: str) -> bool:
+    return spec not in ("shapes", "cifar10", "cifar100", "imagenet") and (
+        spec.endswith(".zip") or "/" in spec or Path(spec).exists())
+
+
+def _open(spec: str, split: str, config: TrainConfig, num_samples: int | None):
+    d = config.data
+    if spec == "imagenet":
+        raise ValueError("the imagenet preset needs the data: --data PATH/train --val-data PATH/val "
+                         "(ImageFolder trees or zips of them)")
+    if _is_path(spec) and not Path(spec).exists():
+        raise FileNotFoundError(f"data path {spec} does not exist")
+    if spec == "shapes":  # the same generated set for every training seed
+        return cdata.load_shapes(split, num_samples=num_samples, size=d.image_size, num_classes=d.num_classes)
+    if _is_path(spec) and d.augment == "imagenet":
+        return cdata.FolderDataset(spec)
+    return cdata.open_dataset(spec, split, root=d.root, cache_dir=d.cache_dir, download=d.download,
+                              skip_corrupt=d.skip_corrupt)
+
+
+def _subset(data: cdata.ImageSet, n: int | None) -> cdata.ImageSet:
+    """A seeded random subset of ``n`` samples (all of them when ``n`` is None or too large)."""
+    if n is None or n >= len(data):
+        return data
+    keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n].sort().values
+    return cdata.ImageSet(data.images[keep], data.labels[keep], data.classes,
+                          None if data.boxes is None else data.boxes[keep], data.name, data.skipped)
+
+
+def _stats(config: TrainConfig, train_set: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalisation statistics: the known ones by name, else measured on (up to 5000) training images."""
+    spec = config.data.dataset
+    if spec in cdata.MEAN_STD:
+        return cdata.MEAN_STD[spec]
+    if isinstance(train_set, cdata.ImageSet):
+        sample = train_set.images[:5000].double() / 255
+        return (tuple(sample.mean(dim=(0, 2, 3)).tolist()), tuple(sample.std(dim=(0, 2, 3)).tolist()))
+    return cdata.MEAN_STD["imagenet"]
+
+
+def _crop_flip(pad: int, images: Tensor, generator: torch.Generator) -> Tensor:
+    return cdata.random_crop_flip(images, pad, generator)
+
+
+def build_data(config: TrainConfig, ctx: Context) -> RunData:
+    d = config.data
+    train_set = _open(d.dataset, "train", config, d.train_samples)
+    val_spec = d.val or d.dataset
+    if d.val is None and _is_path(d.dataset):
+        raise ValueError(f"{d.dataset} has no validation split of its own: pass --val-data PATH")
+    val_set = _open(val_spec, "val" if val_spec == "shapes" else "test", config, d.val_samples)
+    if isinstance(train_set, cdata.ImageSet):
+        train_set = _subset(train_set, d.train_samples)
+    if isinstance(val_set, cdata.ImageSet):
+        val_set = _subset(val_set, d.val_samples)
+    classes = list(train_set.classes)
+    if list(val_set.classes) != classes:
+        raise ValueError(f"the validation set's classes {list(val_set.classes)[:5]}... differ from the training "
+                         f"set's {classes[:5]}... ({len(val_set.classes)} vs {len(classes)} classes)")
+    mean, std = _stats(config, train_set)
+    common = {"seed": config.seed, "rank": ctx.rank, "world_size": ctx.world_size, "device": ctx.device}
+    loaders = []
+    for dataset, train in ((train_set, True), (val_set, False)):
+        batch = config.batch_size if train else config.eval_batch_size
+        if isinstance(dataset, cdata.ImageSet):
+            augment = None
+            if train and d.augment in ("auto", "crop-flip"):
+                augment = partial(_crop_flip, max(1, dataset.images.shape[-1] // 8))
+            loaders.append(InMemoryLoader(dataset.images, dataset.labels, batch, train=train, augment=augment,
+                                          **common))
+        else:
+            if d.augment != "none":
+                dataset.transform = (cdata.imagenet_train_transform(d.image_size) if train
+                                     else cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7)))
+            loaders.append(LazyLoader(dataset, batch, train=train, num_workers=d.num_workers, **common))
+    info = {"train": f"{getattr(train_set, 'name', d.dataset) or d.dataset} ({len(train_set)} images)",
+            "val": f"{getattr(val_set, 'name', val_spec) or val_spec} ({len(val_set)} images)",
+            "skipped_corrupt": getattr(train_set, "skipped", 0) + getattr(val_set, "skipped", 0)}
+    return RunData(loaders[0], loaders[1], len(classes), classes, tuple(mean), tuple(std), info, val_set)

@@ -1,0 +1,384 @@
+"""The training loop: one process or DDP, CPU or CUDA, with exact resume.
+
+A run directory holds ``config.json`` (the resolved configuration), ``metrics.jsonl`` (one line per epoch),
+``last.pt`` / ``best.pt`` (atomic checkpoints), ``curves.png`` and ``summary.json``. ``train(config,
+resume=RUN_DIR)`` continues an interrupted run: the loader and the mixing draw from generators seeded by
+(seed, rank, epoch, step), and the checkpoint carries model, optimizer, scheduler, scaler, global RNG states and
+the partial epoch's sums, so on a CPU the resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cutmix.losses import soft_target_cross_entropy
+from cutmix.models import build_model
+from cutmix.train import config as cfg
+from cutmix.train import distributed
+from cutmix.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cutmix.train.config import TrainConfig
+from cutmix.train.data import RunData, build_data
+from cutmix.train.loader import MIX, seed_for
+from cutmix.train.mixing import Regularizer
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    best_val_top1_err: float | None
+    interrupted: bool = False
+
+
+def lr_factor(step: int, total_steps: int, steps_per_epoch: int, config: cfg.OptimConfig) -> float:
+    """Learning-rate multiplier at optimizer ``step`` (0-based): linear warm-up, then cosine / step / constant."""
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / warmup
+    if config.schedule == "cosine":
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    if config.schedule == "step":
+        passed = sum(step >= round(m * total_steps) for m in config.milestones)
+        return config.gamma**passed
+    return 1.0
+
+
+def run_name(config: TrainConfig) -> str:
+    dataset = Path(config.data.dataset).stem if "/" in config.data.dataset else config.data.dataset
+    model = config.model.name.replace(":", "-").replace("/", "-")
+    return f"{dataset}-{model}-{config.mix.method}-s{config.seed}"
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    root = Path(config.out)
+    base = config.name or run_name(config)
+    path, i = root / base, 2
+    while path.exists():
+        path, i = root / f"{base}-{i}", i + 1
+    return path
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, ctx: distributed.Context, run_dir: Path,
+                 checkpoint: dict[str, Any] | None = None) -> None:
+        self.config, self.ctx, self.run_dir = config, ctx, run_dir
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        random.seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        torch.manual_seed(seed_for(config.seed, 0, ctx.rank))
+        self.data: RunData = build_data(config, ctx)
+        self.steps_per_epoch = len(self.data.train)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+
+        model = build_model(config.model.name, self.data.num_classes, **config.model.kwargs)
+        model = model.to(ctx.device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.train_model: nn.Module = model
+        if ctx.distributed:
+            self.train_model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        if config.compile:
+            self.train_model = self._compile(self.train_model)
+
+        o = config.optim
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                                         weight_decay=o.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, self.total_steps, self.steps_per_epoch, o))
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+        if self.amp_dtype is not None and ctx.device.type != "cuda":
+            self._say(f"amp={config.amp} needs CUDA; training in float32 on {ctx.device}")
+            self.amp_dtype = None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.regularizer = Regularizer(config.mix, self.train_model, self.data.num_classes, self.total_steps,
+                                       o.label_smoothing)
+        mean = torch.tensor(self.data.mean, device=ctx.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.data.std, device=ctx.device).view(1, -1, 1, 1)
+        self.mean, self.std = mean, std
+
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.epoch_sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+        self.best: float | None = None
+        self.metrics: list[dict[str, Any]] = []
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # -- set-up helpers -------------------------------------------------------------------------------------------
+    def _compile(self, model: nn.Module) -> nn.Module:
+        if self.config.mix.method in ("feature-cutmix", "manifold-mixup"):
+            self._say("compile skipped: feature-level mixing hooks a layer, which torch.compile would re-trace")
+            return model
+        try:
+            return torch.compile(model)  # type: ignore[return-value]
+        except Exception as err:  # pragma: no cover - depends on the toolchain
+            self._say(f"torch.compile failed ({type(err).__name__}: {err}); training eagerly")
+            return model
+
+    def _say(self, message: str) -> None:
+        if self.ctx.is_main:
+            print(message, file=sys.stderr, flush=True)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.best = state["global_step"], state["best_val_top1_err"]
+        self.epoch_sums = state["epoch_sums"].to(self.ctx.device)
+        rng = state["rng"][self.ctx.rank] if isinstance(state["rng"], list) else state["rng"]
+        set_rng_state(rng)
+        metrics_file = self.run_dir / "metrics.jsonl"
+        if metrics_file.exists():
+            lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+            self.metrics = [m for m in lines if m["epoch"] <= self.epoch]
+
+    def _state(self, interrupted: bool) -> dict[str, Any]:
+        rngs: Any = rng_state()
+        if self.ctx.distributed:
+            gathered: list[Any] = [None] * self.ctx.world_size
+            torch.distributed.all_gather_object(gathered, rngs)
+            rngs = gathered
+        return {
+            "version": CHECKPOINT_VERSION,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "epoch_sums": self.epoch_sums.cpu(),
+            "best_val_top1_err": self.best,
+            "rng": rngs,
+            "config": cfg.to_dict(self.config),
+            "classes": self.data.classes,
+            "mean_std": (self.data.mean, self.data.std),
+            "interrupted": interrupted,
+        }
+
+    def save(self, interrupted: bool = False, best: bool = False) -> None:
+        state = self._state(interrupted)  # every rank takes part in gathering the RNG states
+        if self.ctx.is_main:
+            save_checkpoint(state, self.run_dir / "last.pt")
+            if best:
+                save_checkpoint(state, self.run_dir / "best.pt")
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def prepare(self, images: Tensor) -> Tensor:
+        """uint8 batch on the device -> normalised float (channels_last if asked)."""
+        x = images.float().div_(255).sub_(self.mean).div_(self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.ctx.device.type, dtype=self.amp_dtype)
+
+    def train_epoch(self, interrupt_at: int | None) -> bool:
+        """Run the rest of the current epoch; returns False when max_steps stopped it early."""
+        loader, model = self.data.train, self.train_model
+        model.train()
+        bar = _progress(len(loader), self.step_in_epoch, f"epoch {self.epoch + 1}/{self.config.epochs}",
+                        self.config.progress and self.ctx.is_main)
+        sums = self.epoch_sums
+        for images, labels in loader.epoch(self.epoch, self.step_in_epoch):
+            if interrupt_at is not None and self.global_step == interrupt_at:
+                raise KeyboardInterrupt
+            x = self.prepare(images)
+            self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank,
+                                                                self.global_step))
+            with self.autocast():
+                logits, targets = self.regularizer(model, x, labels)
+                loss = soft_target_cross_entropy(logits, targets,
+                                                  label_smoothing=self.regularizer.loss_smoothing(targets))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            with torch.no_grad():
+                n = labels.shape[0]
+                top_weight = targets.float().max(dim=1).values.sum() if targets.ndim == 2 else float(n)
+                sums += torch.stack([loss.detach().double() * n, (logits.argmax(1) == labels).sum().double(),
+                                     torch.as_tensor(float(n), device=sums.device, dtype=torch.float64),
+                                     torch.as_tensor(top_weight, device=sums.device, dtype=torch.float64)])
+            self.global_step += 1
+            self.step_in_epoch += 1
+            if bar is not None:
+                bar.update(1)
+                if self.step_in_epoch % 20 == 0 or self.step_in_epoch == len(loader):
+                    bar.set_postfix(loss=f"{sums[0].item() / max(sums[2].item(), 1):.3f}",
+                                    lr=f"{self.scheduler.get_last_lr()[0]:.4f}")
+            if self.config.max_steps is not None and self.global_step >= self.config.max_steps:
+                break
+        if bar is not None:
+            bar.close()
+        return self.step_in_epoch >= len(loader)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        model = self.model
+        model.eval()
+        sums = torch.zeros(4, dtype=torch.float64, device=self.ctx.device)  # loss, top-1, top-5 hits, count
+        for images, labels in self.data.val.epoch(0):
+            with self.autocast():
+                logits = model(self.prepare(images)).float()
+            k = min(5, logits.shape[1])
+            top = logits.topk(k, dim=1).indices
+            sums += torch.stack([
+                torch.nn.functional.cross_entropy(logits, labels, reduction="sum").double(),
+                (top[:, 0] == labels).sum().double(),
+                (top == labels[:, None]).any(dim=1).sum().double(),
+                torch.as_tensor(float(labels.shape[0]), device=sums.device, dtype=torch.float64),
+            ])
+        distributed.all_reduce_sum(sums, self.ctx)
+        loss, top1, top5, count = sums.tolist()
+        return {"val_loss": loss / count, "val_top1_err": 1 - top1 / count, "val_top5_err": 1 - top5 / count,
+                "val_images": int(count)}
+
+    def run(self, interrupt_at: int | None = None) -> RunResult:
+        config, ctx = self.config, self.ctx
+        if ctx.is_main:
+            self._say(f"run {self.run_dir}: {self.data.info['train']}, val {self.data.info['val']}, "
+                      f"model {config.model.name}, mix {config.mix.method}, {config.epochs} epochs of "
+                      f"{self.steps_per_epoch} steps x {config.batch_size} x {ctx.world_size} process(es) "
+                      f"on {ctx.device}")
+        started = time.perf_counter()
+        interrupted = False
+        try:
+            while self.epoch < config.epochs:
+                epoch_start = time.perf_counter()
+                steps_before = self.step_in_epoch
+                complete = self.train_epoch(interrupt_at)
+                elapsed = time.perf_counter() - epoch_start
+                self._end_epoch(elapsed, (self.step_in_epoch - steps_before) * config.batch_size * ctx.world_size)
+                if not complete:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            self.save(interrupted=True)
+            self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; last.pt saved. Resume "
+                      f"with: cutmix train --resume {self.run_dir}")
+        result = RunResult(self.run_dir, self.metrics, self.best, interrupted)
+        if not interrupted and ctx.is_main:
+            self._summarise(time.perf_counter() - started)
+        return result
+
+    def _end_epoch(self, seconds: float, images_seen: int) -> None:
+        sums = distributed.all_reduce_sum(self.epoch_sums.clone(), self.ctx)
+        top_weight = self.epoch_sums[3].item() / max(self.epoch_sums[2].item(), 1)
+        per_rank = distributed.all_gather_floats(top_weight, self.ctx)
+        val = self.evaluate()
+        record = {
+            "epoch": self.epoch + 1,
+            "step": self.global_step,
+            "lr": self.scheduler.get_last_lr()[0],
+            "train_loss": sums[0].item() / max(sums[2].item(), 1),
+            "train_top1_err": 1 - sums[1].item() / max(sums[2].item(), 1),
+            **val,
+            "epoch_time_s": round(seconds, 3),
+            "train_images_per_s": round(images_seen / max(seconds, 1e-9), 1),
+            "mean_top_target_per_rank": [round(v, 6) for v in per_rank],
+        }
+        self.metrics.append(record)
+        improved = self.best is None or val["val_top1_err"] < self.best
+        if improved:
+            self.best = val["val_top1_err"]
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.epoch_sums = torch.zeros_like(self.epoch_sums)
+        self.save(best=improved)
+        if self.ctx.is_main:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            self._plot()
+            self._say(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val top-1 error "
+                      f"{record['val_top1_err']:.2%}, top-5 {record['val_top5_err']:.2%} "
+                      f"({record['train_images_per_s']:.0f} img/s)")
+
+    def _plot(self) -> None:
+        try:
+            from cutmix.viz.curves import plot_curves
+        except ImportError:  # matplotlib is optional
+            return
+        plot_curves(self.metrics, self.run_dir / "curves.png", title=self.run_dir.name)
+
+    def _summarise(self, seconds: float) -> None:
+        last = self.metrics[-1] if self.metrics else {}
+        best_epoch = min(self.metrics, key=lambda m: m["val_top1_err"])["epoch"] if self.metrics else None
+        summary = {
+            "run_dir": str(self.run_dir),
+            "epochs": self.epoch,
+            "steps": self.global_step,
+            "final_val_top1_err": last.get("val_top1_err"),
+            "final_val_top5_err": last.get("val_top5_err"),
+            "best_val_top1_err": self.best,
+            "best_epoch": best_epoch,
+            "wall_time_s": round(seconds, 1),
+            "mean_train_images_per_s": round(
+                sum(m["train_images_per_s"] for m in self.metrics) / max(len(self.metrics), 1), 1),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self.metrics:
+            print(f"done: {summary['epochs']} epochs, final val top-1 error {summary['final_val_top1_err']:.2%} "
+                  f"(best {summary['best_val_top1_err']:.2%} at epoch {best_epoch}), "
+                  f"{summary['wall_time_s']:.0f} s -> {self.run_dir}", flush=True)
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def train(config: TrainConfig, resume: str | Path | None = None, *, interrupt_at: int | None = None) -> RunResult:
+    """Train from ``config``, or continue the run in ``resume`` (its saved config is used).
+
+    ``interrupt_at`` (a global step) simulates Ctrl-C there: the run saves ``last.pt`` and returns with
+    ``interrupted=True``, exactly as a real interruption does.
+    """
+    checkpoint = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.json").is_file():
+            raise FileNotFoundError(f"--resume {run_dir}: no config.json there (not a cutmix run directory)")
+        config = cfg.load(run_dir / "config.json")
+        checkpoint = load_checkpoint(run_dir / "last.pt")
+    cfg.validate(config)
+    ctx = distributed.setup(config.device)
+    try:
+        if resume is None:
+            run_dir = Path(str(distributed.broadcast_object(str(new_run_dir(config)), ctx)))
+            if ctx.is_main:
+                run_dir.mkdir(parents=True, exist_ok=False)
+                cfg.save(config, run_dir / "config.json")
+            distributed.barrier(ctx)
+        trainer = Trainer(config, ctx, run_dir, checkpoint)
+        return trainer.run(interrupt_at)
+    finally:
+        distributed.teardown(ctx)

@@ -1,0 +1,142 @@
+"""Batches for training and evaluation, with counter-based randomness so that any step can be replayed.
+
+Every random draw of the input pipeline comes from a generator seeded by ``(seed, purpose, rank, epoch, step)``
+instead of a stream that runs through the whole training. An interrupted run resumed at (epoch, step) therefore
+sees exactly the batches, crops, flips and mixes of the uninterrupted run, and ranks of a DDP run draw
+independently.
+
+Two loaders share one interface (``len(loader)``, ``loader.epoch(epoch, start)``):
+
+* :class:`InMemoryLoader` for sets held as uint8 tensors (the builtin shapes, CIFAR, decoded zips): per-epoch
+  permutation, sharded across ranks like ``DistributedSampler``, gathered and augmented as whole batches.
+* :class:`LazyLoader` for ImageNet-style sets decoded per sample in DataLoader workers (torchvision v2
+  transforms); it is reproducible per epoch, and a resume in the middle of an epoch replays the skipped batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+# Purposes: separate streams for the different consumers of randomness.
+ORDER, AUGMENT, MIX, WORKERS = 1, 2, 3, 4
+
+
+def seed_for(*parts: int) -> int:
+    """A 63-bit seed derived from integers, e.g. ``seed_for(seed, MIX, rank, epoch, step)``."""
+    digest = hashlib.blake2b(b"".join(int(p).to_bytes(8, "little", signed=True) for p in parts), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+def stream(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed_for(*parts))
+
+
+def shard(n: int, *, epoch: int, seed: int, rank: int, world_size: int, shuffle: bool, pad: bool) -> Tensor:
+    """This rank's sample indices for one epoch.
+
+    Training (``pad=True``) pads the permutation by wrapping around so that every rank gets the same number of
+    samples, as ``DistributedSampler`` does. Evaluation (``pad=False``) splits without duplicates so that sums
+    reduced over ranks count every sample exactly once.
+    """
+    order = torch.randperm(n, generator=stream(seed, ORDER, epoch)) if shuffle else torch.arange(n)
+    if pad and world_size > 1:
+        total = -(-n // world_size) * world_size
+        order = torch.cat([order, order[: total - n]]) if total > n else order
+    return order[rank::world_size]
+
+
+class InMemoryLoader:
+    """Batches of uint8 images held in memory, augmented as whole batches (vectorised, any device)."""
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in length")
+        self.images, self.labels = images, labels
+        self.batch_size, self.train, self.seed = batch_size, train, seed
+        self.rank, self.world_size = rank, world_size
+        self.augment = augment
+        self.device = torch.device(device)
+        per_rank = len(shard(len(labels), epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False,
+                             pad=train))
+        self.num_samples = per_rank
+        self._len = per_rank // batch_size if train else -(-per_rank // batch_size)
+        if train and self._len == 0:
+            raise ValueError(f"batch_size {batch_size} is larger than the {per_rank} training samples of this rank")
+
+    def __len__(self) -> int:
+        return self._len
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches ``start, start+1, ...`` of ``epoch`` (the last partial batch is dropped when training)."""
+        order = shard(len(self.labels), epoch=epoch, seed=self.seed, rank=self.rank, world_size=self.world_size,
+                      shuffle=self.train, pad=self.train)
+        for step in range(start, self._len):
+            idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+            images = self.images.index_select(0, idx)
+            labels = self.labels.index_select(0, idx)
+            if self.augment is not None:
+                images = self.augment(images, stream(self.seed, AUGMENT, self.rank, epoch, step))
+            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+
+class LazyLoader:
+    """Per-sample decoding in DataLoader workers (ImageNet-style sets), sharded and seeded per epoch."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.dataset, self.batch_size, self.train, self.seed = dataset, batch_size, train, seed
+        self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
+        self.device = torch.device(device)
+        n = len(dataset)  # type: ignore[arg-type]
+        per_rank = len(shard(n, epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False, pad=train))
+        self.num_samples = per_rank
+        self._len = per_rank // batch_size if train else -(-per_rank // batch_size)
+        if train and self._len == 0:
+            raise ValueError(f"batch_size {batch_size} is larger than the {per_rank} training samples of this rank")
+
+    def __len__(self) -> int:
+        return self._len
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        order = shard(len(self.dataset), epoch=epoch, seed=self.seed, rank=self.rank,  # type: ignore[arg-type]
+                      world_size=self.world_size, shuffle=self.train, pad=self.train)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=order.tolist(),
+            num_workers=self.num_workers,
+            drop_last=self.train,
+            pin_memory=self.device.type == "cuda",
+            generator=stream(self.seed, WORKERS, self.rank, epoch),  # worker seeds, hence the augmentation
+            persistent_workers=False,
+        )
+        for images, labels in itertools.islice(loader, start, None):
+            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)

@@ -1,0 +1,55 @@
+"""Training curves: the paper's validation-error figure, for one run or several overlaid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cutmix.viz._mpl import pyplot
+
+
+def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Top-1 error (train against the unmixed labels, and validation) and loss per epoch, saved as a PNG."""
+    plt = pyplot()
+    epochs = [m["epoch"] for m in metrics]
+    fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_err.plot(epochs, [100 * m["train_top1_err"] for m in metrics], label="train (unmixed labels)", marker=".")
+    ax_err.plot(epochs, [100 * m["val_top1_err"] for m in metrics], label="validation", marker=".")
+    ax_err.set_xlabel("epoch")
+    ax_err.set_ylabel("top-1 error (%)")
+    ax_err.grid(alpha=0.3)
+    ax_err.legend()
+    ax_loss.plot(epochs, [m["train_loss"] for m in metrics], label="train (mixed targets)", marker=".")
+    ax_loss.plot(epochs, [m["val_loss"] for m in metrics], label="validation", marker=".")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_runs(runs: dict[str, Sequence[dict[str, Any]]], path: str | Path, metric: str = "val_top1_err",
+              title: str = "") -> Path:
+    """One curve per run (e.g. baseline, Mixup, Cutout, CutMix) of ``metric`` in % against the epoch."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, metrics in runs.items():
+        ax.plot([m["epoch"] for m in metrics], [100 * m[metric] for m in metrics], label=name, marker=".")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " ") + " (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
