@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("numpy")
 
-from cutmix.train import checkpoint as ckpt  # noqa: E402
+from cutmix.train import checkpoint as ckpt
 
 
 def state(value: float) -> dict:
@@ -41,9 +41,9 @@ def test_truncated_and_missing_files_are_named(tmp_path):
     path = tmp_path / "last.pt"
     ckpt.save_checkpoint(state(1.0), path)
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(ValueError, match="last.pt is unreadable or truncated"):
+    with pytest.raises(ValueError, match=r"last\.pt is unreadable or truncated"):
         ckpt.load_checkpoint(path)
-    with pytest.raises(FileNotFoundError, match="nothere.pt does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"nothere\.pt does not exist"):
         ckpt.load_checkpoint(tmp_path / "nothere.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="no 'model' entry"):

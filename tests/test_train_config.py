@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("torchvision")
 
-from cutmix import cli  # noqa: E402
-from cutmix.train import config as cfg  # noqa: E402
+from cutmix import cli
+from cutmix.train import config as cfg
 
 
 @pytest.mark.parametrize("name", cfg.preset_names())
@@ -33,7 +33,7 @@ def test_presets_listed():
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="unknown preset 'nope'.*shapes-demo"):
+    with pytest.raises(ValueError, match=r"unknown preset 'nope'.*shapes-demo"):
         cfg.load_preset("nope")
 
 
@@ -54,7 +54,7 @@ def test_overrides_apply_and_reject_unknown_keys():
     cfg.apply_override(config, "optim.weight_decay=0")  # an int where a float is expected is accepted
     assert config.optim.lr == 0.3 and config.model.kwargs == {"alpha": 48}
     assert isinstance(config.optim.weight_decay, float)
-    with pytest.raises(ValueError, match="optim.lrr is not a setting"):
+    with pytest.raises(ValueError, match=r"optim\.lrr is not a setting"):
         cfg.apply_override(config, "optim.lrr=1")
     with pytest.raises(ValueError, match="expects key=value"):
         cfg.apply_override(config, "optim.lr")

@@ -14,10 +14,10 @@ import torch
 
 pytest.importorskip("torchvision")
 
-from cutmix import cli  # noqa: E402
-from cutmix.train import config as cfg  # noqa: E402
-from cutmix.train.checkpoint import load_checkpoint  # noqa: E402
-from cutmix.train.engine import train  # noqa: E402
+from cutmix import cli
+from cutmix.train import config as cfg
+from cutmix.train.checkpoint import load_checkpoint
+from cutmix.train.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,7 @@ def test_train_shards_pad_like_distributed_sampler():
     assert [len(p) for p in parts] == [4, 4, 4]
     assert set(torch.cat(parts).tolist()) == set(range(10))
     again = [shard(10, epoch=4, seed=1, rank=r, world_size=3, shuffle=True, pad=True) for r in range(3)]
-    assert all(torch.equal(a, b) for a, b in zip(parts, again))
+    assert all(torch.equal(a, b) for a, b in zip(parts, again, strict=True))
     other = shard(10, epoch=5, seed=1, rank=0, world_size=1, shuffle=True, pad=True)
     assert not torch.equal(other, shard(10, epoch=4, seed=1, rank=0, world_size=1, shuffle=True, pad=True))
 
@@ -62,7 +62,7 @@ def test_resume_from_any_step_replays_the_same_batches():
     for start in range(len(loader)):
         tail = list(make_loader(train=True).epoch(3, start))
         assert len(tail) == len(full) - start
-        for (xa, ya), (xb, yb) in zip(full[start:], tail):
+        for (xa, ya), (xb, yb) in zip(full[start:], tail, strict=True):
             assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 

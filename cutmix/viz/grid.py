@@ -14,7 +14,8 @@ from cutmix.viz._mpl import pyplot
 def describe_target(target: Tensor, classes: Sequence[str], top: int = 2) -> str:
     """``"0.62 cat\\n0.38 dog"``: the largest label weights of one target row."""
     values, indices = target.float().topk(min(top, target.numel()))
-    return "\n".join(f"{v:.2f} {classes[int(i)]}" for v, i in zip(values.tolist(), indices.tolist()) if v > 0.005)
+    pairs = zip(values.tolist(), indices.tolist(), strict=True)
+    return "\n".join(f"{v:.2f} {classes[int(i)]}" for v, i in pairs if v > 0.005)
 
 
 def mix_grid(rows: dict[str, tuple[Tensor, Tensor]], classes: Sequence[str], path: str | Path,
