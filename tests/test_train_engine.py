@@ -166,3 +166,28 @@ def test_show_draws_every_regulariser(tmp_path):
     assert torch.equal(rows["none"][0], data.images[:4])
     assert cli.main(["show", "-n", "4", "--out", str(tmp_path / "m.png")]) == 0
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_saves_and_the_run_resumes(tmp_path, sig):
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "cutmix", "train", "--model", "resnet8", "--train-samples", "96",
+           "--val-samples", "32", "--epochs", "200", "--batch-size", "32", "--device", "cpu", "--threads", "1",
+           "--out", str(tmp_path), "--name", "sig", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "sig" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "last.pt saved" in err
+    state = load_checkpoint(tmp_path / "sig" / "last.pt")
+    assert state["interrupted"] and state["epoch"] >= 2
+    lines = metrics.read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == list(range(1, len(lines) + 1))  # no gap, no repeat
+    assert len(lines) == state["epoch"]

@@ -13,7 +13,9 @@ import contextlib
 import json
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,14 +150,15 @@ class Trainer:
         self.epoch_sums = state["epoch_sums"].to(self.ctx.device)
         rng = state["rng"][self.ctx.rank] if isinstance(state["rng"], list) else state["rng"]
         set_rng_state(rng)
-        metrics_file = self.run_dir / "metrics.jsonl"
-        if metrics_file.exists():
-            lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-            self.metrics = [m for m in lines if m["epoch"] <= self.epoch]
+        # The checkpoint is the source of truth: an interruption between the checkpoint and the metrics file must
+        # neither lose nor repeat an epoch's line.
+        self.metrics = [m for m in state["metrics"] if m["epoch"] <= self.epoch]
+        if self.ctx.is_main:
+            self._write_metrics()
 
-    def _state(self, interrupted: bool) -> dict[str, Any]:
+    def _state(self, interrupted: bool, gather: bool = True) -> dict[str, Any]:
         rngs: Any = rng_state()
-        if self.ctx.distributed:
+        if self.ctx.distributed and gather:
             gathered: list[Any] = [None] * self.ctx.world_size
             torch.distributed.all_gather_object(gathered, rngs)
             rngs = gathered
@@ -172,13 +175,18 @@ class Trainer:
             "best_val_top1_err": self.best,
             "rng": rngs,
             "config": cfg.to_dict(self.config),
+            "metrics": list(self.metrics),
             "classes": self.data.classes,
             "mean_std": (self.data.mean, self.data.std),
             "interrupted": interrupted,
         }
 
     def save(self, interrupted: bool = False, best: bool = False) -> None:
-        state = self._state(interrupted)  # every rank takes part in gathering the RNG states
+        """Write last.pt (and best.pt). On an interruption under DDP the ranks may be stopped at different points,
+        so no collective runs then: rank 0 saves its own RNG state only (data order and mixing are counter-seeded
+        and stay exact; model-internal randomness of other ranks, such as dropout, does not)."""
+        gather = not (interrupted and self.ctx.distributed)
+        state = self._state(interrupted, gather)  # every rank takes part in gathering the RNG states
         if self.ctx.is_main:
             save_checkpoint(state, self.run_dir / "last.pt")
             if best:
@@ -266,6 +274,7 @@ class Trainer:
                       f"on {ctx.device}")
         started = time.perf_counter()
         interrupted = False
+        previous = _terminate_as_interrupt()
         try:
             while self.epoch < config.epochs:
                 epoch_start = time.perf_counter()
@@ -280,6 +289,9 @@ class Trainer:
             self.save(interrupted=True)
             self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; last.pt saved. Resume "
                       f"with: cutmix train --resume {self.run_dir}")
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         result = RunResult(self.run_dir, self.metrics, self.best, interrupted)
         if not interrupted and ctx.is_main:
             self._summarise(time.perf_counter() - started)
@@ -310,12 +322,16 @@ class Trainer:
         self.epoch_sums = torch.zeros_like(self.epoch_sums)
         self.save(best=improved)
         if self.ctx.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            self._write_metrics()
             self._plot()
             self._say(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val top-1 error "
                       f"{record['val_top1_err']:.2%}, top-5 {record['val_top5_err']:.2%} "
                       f"({record['train_images_per_s']:.0f} img/s)")
+
+    def _write_metrics(self) -> None:
+        tmp = self.run_dir / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
+        tmp.replace(self.run_dir / "metrics.jsonl")
 
     def _plot(self) -> None:
         try:
@@ -344,6 +360,17 @@ class Trainer:
             print(f"done: {summary['epochs']} epochs, final val top-1 error {summary['final_val_top1_err']:.2%} "
                   f"(best {summary['best_val_top1_err']:.2%} at epoch {best_epoch}), "
                   f"{summary['wall_time_s']:.0f} s -> {self.run_dir}", flush=True)
+
+
+def _terminate_as_interrupt():
+    """Turn SIGTERM (schedulers, preemption, ``kill``) into KeyboardInterrupt, so it saves like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):
