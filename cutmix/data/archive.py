@@ -19,6 +19,15 @@ from cutmix.data.imageset import ImageSet
 from cutmix.data.source import CorruptImageError, Listing, MixedSizeError, Reader, dataset_name, decode, list_images
 
 
+def _progress(items: list, desc: str):
+    """A progress bar on a terminal (decoding 50000 images takes seconds to minutes), plain iteration elsewhere."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="img", leave=False, disable=None, mininterval=0.5)
+
+
 def _decode_all(listing: Listing, skip_corrupt: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images [N, H, W, 3], their labels, and the files skipped as corrupt (each named as in error messages)."""
     reader = Reader(listing)
@@ -28,7 +37,7 @@ def _decode_all(listing: Listing, skip_corrupt: bool) -> tuple[np.ndarray, np.nd
     out: np.ndarray | None = None
     first = ""
     try:
-        for i, member in enumerate(members):
+        for i, member in enumerate(_progress(members, f"decoding {Path(str(listing.root)).name}")):
             where = listing.describe(member)
             try:
                 array = decode(reader.read(member), where)

@@ -249,7 +249,10 @@ class Trainer:
         model = self.model
         model.eval()
         sums = torch.zeros(4, dtype=torch.float64, device=self.ctx.device)  # loss, top-1, top-5 hits, count
+        bar = _progress(len(self.data.val), 0, "evaluating", self.config.progress and self.ctx.is_main)
         for images, labels in self.data.val.epoch(0):
+            if bar is not None:
+                bar.update(1)
             with self.autocast():
                 logits = model(self.prepare(images)).float()
             k = min(5, logits.shape[1])
@@ -260,6 +263,8 @@ class Trainer:
                 (top == labels[:, None]).any(dim=1).sum().double(),
                 torch.as_tensor(float(labels.shape[0]), device=sums.device, dtype=torch.float64),
             ])
+        if bar is not None:
+            bar.close()
         distributed.all_reduce_sum(sums, self.ctx)
         loss, top1, top5, count = sums.tolist()
         return {"val_loss": loss / count, "val_top1_err": 1 - top1 / count, "val_top5_err": 1 - top5 / count,
