@@ -1,4 +1,4 @@
-"""``cutmix train | show | bench``: parse, build a config, call the library. Nothing else lives here."""
+"""``cutmix train | eval | report | show | bench``: parse, build a config, call the library. Nothing else lives here."""
 
 from __future__ import annotations
 
@@ -233,10 +233,87 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    """``8/255`` or ``0.0314``."""
+    num, _, den = text.partition("/")
+    try:
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction like 8/255, got {text!r}") from None
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("eval", help="the paper's evaluations of a trained run",
+                       description="Evaluate a trained run: top-1/5 error, calibration, CAM localisation, FGSM / "
+                       "occlusion / in-between-class robustness and out-of-distribution detection. Writes "
+                       "RUN_DIR/eval.json and figures in RUN_DIR/eval/.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--suite", default="all", help="all (default) or a comma list of cls,calib,loc,robust,ood")
+    p.add_argument("--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, "
+                   "or a path to a .pt file")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--data", default=None, help="evaluation set (default: the run's validation set)")
+    p.add_argument("--samples", type=int, default=None, help="evaluate a seeded subset of this many images")
+    p.add_argument("--robust-samples", type=int, default=2000, help="images for the robustness suite (default 2000)")
+    p.add_argument("--boxes", default=None, help="object boxes for localisation: cub:ROOT or "
+                   "imagenet:IMAGES_DIR:XML_DIR (shapes has its own)")
+    p.add_argument("--cam", choices=["auto", "cam", "gradcam"], default="auto",
+                   help="auto: CAM for models with a pooling + linear head, Grad-CAM otherwise")
+    p.add_argument("--cam-threshold", type=float, default=0.15, help="box threshold as a fraction of the map's max")
+    p.add_argument("--epsilons", type=_fraction, nargs="+", default=[8 / 255], metavar="EPS",
+                   help="FGSM step sizes in [0, 1] pixel units, e.g. 2/255 8/255 (default 8/255)")
+    p.add_argument("--ood", nargs="*", default=[], metavar="SET",
+                   help="extra out-of-distribution sets (cifar100, an ImageFolder directory or zip); uniform and "
+                   "Gaussian noise and pixel-shuffled images are always used")
+    p.add_argument("--ood-samples", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from cutmix.evaluate.suite import EvalOptions, describe, evaluate_run, parse_suites
+
+    options = EvalOptions(
+        suites=parse_suites(args.suite), checkpoint=args.checkpoint, device=args.device, batch_size=args.batch_size,
+        data=args.data, samples=args.samples, robust_samples=args.robust_samples, boxes=args.boxes, cam=args.cam,
+        cam_threshold=args.cam_threshold, epsilons=tuple(args.epsilons), ood=tuple(args.ood),
+        ood_samples=args.ood_samples, seed=args.seed, figures=not args.no_figures, progress=not args.no_progress)
+    for run_dir in args.run_dirs:
+        print(describe(evaluate_run(run_dir, options)), flush=True)
+    return 0
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="evaluated runs side by side (markdown tables + overlaid curves)",
+                       description="Put several evaluated runs (cutmix eval) side by side: the paper's tables as "
+                       "markdown and overlaid curves, written to OUT/report.md.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report", help="output directory (default: report)")
+    p.add_argument("--title", default="")
+    p.add_argument("--no-figures", action="store_true")
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cutmix.evaluate.report import write_report
+
+    command = "cutmix report " + " ".join(args.run_dirs) + f" --out {args.out}"
+    path = write_report(args.run_dirs, args.out, title=args.title, figures=not args.no_figures, command=command)
+    print(path.read_text())
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cutmix", description="CutMix and friends: train, show, benchmark.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,show,bench}")
+    parser = argparse.ArgumentParser(prog="cutmix", description="CutMix and friends: train, evaluate, show, "
+                                     "benchmark.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,report,show,bench}")
     _train_parser(sub)
+    _eval_parser(sub)
+    _report_parser(sub)
     _show_parser(sub)
     sub.add_parser("bench", help="op benchmarks (see cutmix bench --help)", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -246,9 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench_main(argv[1:])
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        return cmd_show(args)
+        commands = {"train": cmd_train, "eval": cmd_eval, "report": cmd_report, "show": cmd_show}
+        return commands[args.command](args)
     except (ValueError, FileNotFoundError) as err:
         print(f"cutmix {args.command}: error: {err}", file=sys.stderr)
         return 2

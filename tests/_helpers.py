@@ -6,6 +6,9 @@ vectorised library code is checked against, so they must be obviously right rath
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
@@ -208,3 +211,21 @@ def ks_statistic(a: Tensor, b: Tensor) -> float:
     fa = torch.searchsorted(a, grid, right=True).double() / len(a)
     fb = torch.searchsorted(b, grid, right=True).double() / len(b)
     return float((fa - fb).abs().max())
+
+
+def tiny_config(tmp_path: Path, **overrides):
+    """A training config that runs in seconds on CPU: ResNet-8 on 192 shapes images, 2 epochs, runs under tmp_path.
+
+    ``overrides`` are ``--set`` style keys (``**{"mix.method": "none"}``).
+    """
+    from cutmix.train import config as cfg
+
+    config = cfg.TrainConfig()
+    config.data.train_samples, config.data.val_samples = 192, 96
+    config.model.name = "resnet8"
+    config.epochs, config.batch_size, config.eval_batch_size = 2, 32, 64
+    config.out, config.progress, config.device, config.threads = str(tmp_path), False, "cpu", 1
+    config.optim.lr = 0.05
+    for key, value in overrides.items():
+        cfg.apply_override(config, f"{key}={value!r}" if isinstance(value, str) else f"{key}={json.dumps(value)}")
+    return cfg.validate(config)

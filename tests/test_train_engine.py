@@ -14,24 +14,14 @@ import torch
 
 pytest.importorskip("torchvision")
 
+from _helpers import tiny_config as tiny
+
 from cutmix import cli
 from cutmix.train import config as cfg
 from cutmix.train.checkpoint import load_checkpoint
 from cutmix.train.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(tmp_path: Path, **overrides) -> cfg.TrainConfig:
-    config = cfg.TrainConfig()
-    config.data.train_samples, config.data.val_samples = 192, 96
-    config.model.name = "resnet8"
-    config.epochs, config.batch_size, config.eval_batch_size = 2, 32, 64
-    config.out, config.progress, config.device, config.threads = str(tmp_path), False, "cpu", 1
-    config.optim.lr = 0.05
-    for key, value in overrides.items():
-        cfg.apply_override(config, f"{key}={value!r}" if isinstance(value, str) else f"{key}={json.dumps(value)}")
-    return cfg.validate(config)
 
 
 def test_tiny_run_lowers_the_loss_and_writes_every_artifact(tmp_path):

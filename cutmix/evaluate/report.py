@@ -1,0 +1,204 @@
+"""`cutmix report`: several evaluated runs side by side, in the layout of the paper's tables, plus overlaid curves.
+
+Reads each run's ``eval.json`` (written by ``cutmix eval``) and ``metrics.jsonl``; writes ``report.md`` and the
+figures next to it. A run that lacks a suite shows "–" in that table instead of failing the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DASH = "–"
+
+
+def load_eval(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``eval.json``, with its training metrics attached under ``"metrics"``."""
+    run_dir = Path(run_dir)
+    path = run_dir / "eval.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no eval.json: run `cutmix eval {run_dir}` first")
+    result = json.loads(path.read_text())
+    metrics = run_dir / "metrics.jsonl"
+    result["metrics"] = ([json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+                         if metrics.is_file() else [])
+    return result
+
+
+def label(result: dict[str, Any]) -> str:
+    """What a row is called: the run's directory name."""
+    return str(result.get("run", "?"))
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return DASH if value is None else f"{100 * value:.{digits}f}"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def get(result: dict[str, Any], *keys: str | int) -> Any:
+    """``result[k0][k1]...`` or None where any level is missing."""
+    value: Any = result
+    for key in keys:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def mean(values: Sequence[float] | None) -> float | None:
+    return None if not values else sum(values) / len(values)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def method_of(result: dict[str, Any]) -> str:
+    """The regulariser in words, as the paper's tables name them."""
+    mix = result.get("mix") or {}
+    method = mix.get("method", "?")
+    if method == "none":
+        return "baseline"
+    if method == "cutout":
+        return f"Cutout ({mix.get('cutout_size')} px, p={mix.get('prob')})"
+    if method == "mixup":
+        return f"Mixup (α={mix.get('alpha')}, p={mix.get('prob')})"
+    if method == "cutmix":
+        variants = [v for v, default in (("box", "uniform"), ("label", "area"), ("schedule", "constant"))
+                    if mix.get(v, default) != default]
+        extra = "".join(f", {v}={mix[v]}" for v in variants) + (", per-sample" if mix.get("per_sample") else "")
+        return f"CutMix (α={mix.get('alpha')}, p={mix.get('prob')}{extra})"
+    return method
+
+
+def classification_table(results: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        best = min((m["val_top1_err"] for m in r["metrics"]), default=None)
+        rows.append([label(r), method_of(r), pct(get(r, "cls", "top1_err")), pct(get(r, "cls", "top5_err")),
+                     pct(best), pct(get(r, "calib", "ece")), pct(get(r, "calib", "mean_confidence")),
+                     pct(get(r, "calib", "overconfidence"))])
+    return table(["run", "method", "top-1 err (%)", "top-5 err (%)", "best epoch top-1 err (%)", "ECE (%)",
+                  "mean confidence (%)", "over-confidence (pts)"], rows)
+
+
+def localization_table(results: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        loc = r.get("loc") or {}
+        rows.append([label(r), method_of(r), pct(loc.get("top1_loc_acc")), pct(loc.get("gt_known_loc_acc")),
+                     num(loc.get("mean_iou")), num(get(loc, "best", "threshold"), 2),
+                     pct(get(loc, "best", "top1_loc_acc"))])
+    threshold = next((get(r, "loc", "threshold") for r in results if get(r, "loc", "threshold") is not None), None)
+    return table(["run", "method", f"top-1 loc acc (%) @ {num(threshold, 2)}·max", "GT-known loc acc (%)",
+                  "mean IoU", "best threshold", "top-1 loc acc at best (%)"], rows)
+
+
+def robustness_table(results: Sequence[dict[str, Any]]) -> str:
+    epsilons = next((get(r, "robust", "fgsm", "epsilons") for r in results if get(r, "robust", "fgsm")), []) or []
+    rows = []
+    for r in results:
+        fgsm = get(r, "robust", "fgsm", "accuracy") or [None] * len(epsilons)
+        rows.append([label(r), method_of(r)]
+                    + [pct(None if a is None else 1 - a) for a in fgsm]
+                    + [pct(mean(get(r, "robust", "occlusion", mode, "accuracy"))) for mode in ("center", "boundary")]
+                    + [pct(mean(get(r, "robust", "in_between", m, "neither_rate"))) for m in ("mixup", "cutmix")])
+    return table(["run", "method"] + [f"FGSM ε={255 * e:.0f}/255 top-1 err (%)" for e in epsilons]
+                 + ["centre occlusion acc (%, mean over sizes)", "boundary occlusion acc (%, mean)",
+                    "in-between Mixup: neither rate (%, mean)", "in-between CutMix: neither rate (%, mean)"], rows)
+
+
+def ood_table(results: Sequence[dict[str, Any]]) -> str:
+    sets: list[str] = []
+    for r in results:
+        sets += [s for s in (get(r, "ood", "sets") or {}) if s not in sets]
+    rows = []
+    for r in results:
+        for s in [*sets, "mean"]:
+            m = get(r, "ood", "average") if s == "mean" else get(r, "ood", "sets", s)
+            m = m or {}
+            rows.append([label(r), method_of(r), s, pct(m.get("tnr_at_tpr95"), 1), pct(m.get("auroc"), 1),
+                         pct(m.get("aupr_in"), 1), pct(m.get("aupr_out"), 1), pct(m.get("detection_acc"), 1)])
+    return table(["run", "method", "OOD set", "TNR at TPR95 (%)", "AUROC (%)", "AUPR in (%)", "AUPR out (%)",
+                  "detection acc (%)"], rows)
+
+
+def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
+    """Overlaid curves of every run: validation error, occlusion, in-between-class, reliability."""
+    from cutmix.viz.curves import plot_runs
+    from cutmix.viz.metrics import plot_reliability
+    from cutmix.viz.robustness import plot_curves_by_run
+
+    names = [label(r) for r in results]
+    made: dict[str, Path] = {}
+    with_metrics = {n: r["metrics"] for n, r in zip(names, results, strict=True) if r["metrics"]}
+    if with_metrics:
+        made["validation error"] = plot_runs(with_metrics, out / "val_error.png", title="validation top-1 error")
+
+    def curves(path: str, keys: tuple[str, ...], x: str, y: str) -> dict[str, dict[str, list]]:
+        found = {}
+        for n, r in zip(names, results, strict=True):
+            c = get(r, "robust", *keys)
+            if c:
+                found[n] = {"x": c[x], "y": [100 * v for v in c[y]]}
+        return found
+
+    panels: list[tuple[str, tuple[str, ...], str, str, str, str]] = [
+        ("occlusion_center.png", ("occlusion", "center"), "sizes", "accuracy", "occluded square side (px)",
+         "centre occlusion: accuracy (%)"),
+        ("occlusion_boundary.png", ("occlusion", "boundary"), "sizes", "accuracy", "kept centre square side (px)",
+         "boundary occlusion: accuracy (%)"),
+        ("in_between_mixup.png", ("in_between", "mixup"), "values", "neither_rate", "Mixup λ",
+         "in-between (Mixup): neither class (%)"),
+        ("in_between_cutmix.png", ("in_between", "cutmix"), "values", "neither_rate", "pasted square side (px)",
+         "in-between (CutMix): neither class (%)"),
+    ]
+    for file, keys, x, y, xlabel, ylabel in panels:
+        found = curves(file, keys, x, y)
+        if found:
+            made[ylabel.split(":")[0]] = plot_curves_by_run(found, out / file, xlabel=xlabel, ylabel=ylabel,
+                                                           title=ylabel.split(":")[0])
+    bins = {n: r["calib"]["bins"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
+    if bins:
+        made["reliability"] = plot_reliability(bins, out / "reliability.png", title="reliability")
+    return made
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "",
+                 figures: bool = True, command: str = "") -> Path:
+    """``report.md`` in ``out`` comparing ``run_dirs`` (each evaluated), with the overlaid figures beside it."""
+    if not run_dirs:
+        raise ValueError("report needs at least one run directory")
+    results = [load_eval(d) for d in run_dirs]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    made = _figures(results, out) if figures else {}
+    samples = sorted({str(r.get("samples")) for r in results})
+    parts = [f"# {title or 'Evaluation report'}", ""]
+    if command:
+        parts += ["Made by:", "", "```", command, "```", ""]
+    parts += [f"Runs evaluated on {', '.join(sorted({str(r.get('dataset')) for r in results}))} "
+              f"({'/'.join(samples)} images); checkpoints: "
+              + ", ".join(f"{label(r)} epoch {r.get('epoch')}" for r in results) + ".", ""]
+    sections: list[tuple[str, Callable[[Sequence[dict[str, Any]]], str], str]] = [
+        ("Classification and calibration", classification_table, "cls"),
+        ("Weakly-supervised localisation (CAM; paper Table 5)", localization_table, "loc"),
+        ("Robustness (paper Table 8 and Figure 5)", robustness_table, "robust"),
+        ("Out-of-distribution detection, max-softmax baseline (paper Table 9)", ood_table, "ood"),
+    ]
+    for heading, make, key in sections:
+        if any(r.get(key) for r in results):
+            parts += [f"## {heading}", "", make(results), ""]
+    if made:
+        parts += ["## Figures", ""] + [f"![{name}]({path.name})" for name, path in made.items()] + [""]
+    path = out / "report.md"
+    path.write_text("\n".join(parts))
+    return path

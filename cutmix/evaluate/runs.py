@@ -1,0 +1,79 @@
+"""Opening a training run for evaluation: its config, its weights, its normalisation and its classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cutmix.evaluate.common import PixelClassifier
+from cutmix.models import build_model
+from cutmix.train import config as cfg
+from cutmix.train.checkpoint import load_checkpoint
+from cutmix.train.distributed import pick_device
+
+
+@dataclass
+class LoadedRun:
+    """A trained model in eval mode on its device, with what the evaluation needs to feed it."""
+
+    run_dir: Path
+    config: cfg.TrainConfig
+    model: nn.Module
+    classifier: PixelClassifier
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    checkpoint: Path
+    epoch: int
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def device(self) -> torch.device:
+        return self.classifier.device
+
+
+def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """``best.pt`` (falling back to ``last.pt``), ``last.pt``, or an explicit file path."""
+    if which not in ("best", "last"):
+        path = Path(which)
+        if not path.is_file():
+            raise FileNotFoundError(f"--checkpoint {path} does not exist (expected best, last or a .pt file)")
+        return path
+    order = ["best.pt", "last.pt"] if which == "best" else ["last.pt"]
+    for name in order:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise FileNotFoundError(f"run {run_dir} has no checkpoint ({' or '.join(order)}): train it first "
+                            "(cutmix train) or pass --checkpoint PATH")
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> LoadedRun:
+    """Rebuild the run's model from its saved config and load the weights of ``checkpoint``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no config.json: not a cutmix run directory")
+    config = cfg.load(run_dir / "config.json")
+    path = find_checkpoint(run_dir, checkpoint)
+    state = load_checkpoint(path)
+    classes = list(state.get("classes") or [])
+    weights: dict[str, Any] = state["model"]
+    if not classes:
+        raise ValueError(f"checkpoint {path} records no classes; cannot rebuild the model")
+    num_classes = len(classes)
+    model = build_model(config.model.name, num_classes, **config.model.kwargs)
+    model.load_state_dict(weights)
+    target = pick_device(device)
+    model = model.to(target).eval()
+    mean, std = state.get("mean_std") or ((0.5,) * 3, (0.25,) * 3)
+    classifier = PixelClassifier(model, mean, std).to(target).eval()
+    return LoadedRun(run_dir, config, model, classifier, classes,
+                     tuple(mean), tuple(std), path, int(state.get("epoch", 0)))
