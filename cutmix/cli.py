@@ -19,6 +19,8 @@ TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
     "train_samples": ("data", "train_samples"),
     "val_samples": ("data", "val_samples"),
     "skip_corrupt": ("data", "skip_corrupt"),
+    "resident": ("data", "resident"),
+    "pad_mode": ("data", "pad_mode"),
     "model": ("model", "name"),
     "mix": ("mix", "method"),
     "alpha": ("mix", "alpha"),
@@ -37,6 +39,7 @@ TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
     "weight_decay": ("optim", "weight_decay"),
     "warmup_epochs": ("optim", "warmup_epochs"),
     "label_smoothing": ("optim", "label_smoothing"),
+    "optim_impl": ("optim", "impl"),
     "epochs": (None, "epochs"),
     "batch_size": (None, "batch_size"),
     "eval_batch_size": (None, "eval_batch_size"),
@@ -100,6 +103,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--val-samples", type=int)
     g.add_argument("--skip-corrupt", action="store_const", const=True, default=None,
                    help="skip unreadable images (counted) instead of stopping")
+    g.add_argument("--resident", choices=["auto", "on", "off"],
+                   help="hold in-memory sets on the training device and augment there (auto: on CUDA when the set "
+                   "fits in a quarter of the free memory)")
+    g.add_argument("--pad-mode", choices=["zeros", "reflect"], help="padding of the random crop (default zeros)")
 
     g = p.add_argument_group("model")
     g.add_argument("--model", help="resnet20 (default), preact_resnet18, pyramidnet200, tv:resnet50, timm:NAME ...")
@@ -126,6 +133,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--optim-impl", choices=["auto", "fused", "foreach", "loop"],
+                   help="SGD kernels (auto: fused on CUDA, the plain loop on CPU)")
     return p
 
 
@@ -268,14 +277,20 @@ def _eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "Gaussian noise and pixel-shuffled images are always used")
     p.add_argument("--ood-samples", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (small-image evaluation is often fastest "
+                   "with 1)")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from cutmix.evaluate.suite import EvalOptions, describe, evaluate_run, parse_suites
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     options = EvalOptions(
         suites=parse_suites(args.suite), checkpoint=args.checkpoint, device=args.device, batch_size=args.batch_size,
         data=args.data, samples=args.samples, robust_samples=args.robust_samples, boxes=args.boxes, cam=args.cam,
@@ -315,8 +330,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _eval_parser(sub)
     _report_parser(sub)
     _show_parser(sub)
-    sub.add_parser("bench", help="op benchmarks (see cutmix bench --help)", add_help=False)
+    sub.add_parser("bench", help="op benchmarks (cutmix bench --help) and CutMix's share of a training step "
+                   "(cutmix bench step --help)", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "step"]:
+        from cutmix.bench.step import main as step_main
+
+        return step_main(argv[2:])
     if argv[:1] == ["bench"]:
         from cutmix.bench.ops import main as bench_main
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cutmix.viz._mpl import pyplot
+from cutmix.viz._mpl import pyplot, save
 
 GT_COLOUR = "#00e000"  # ground-truth boxes
 PRED_COLOUR = "#ff2020"  # the box estimated from the map
@@ -76,12 +76,7 @@ def plot_cam_overlays(
         ax.add_patch(_rectangle(pred_boxes[i].tolist(), PRED_COLOUR, "--"))
         ax.set_title(titles[i], fontsize=7)
     fig.suptitle((title + "\n" if title else "") + "green: ground truth, red dashed: from the map", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)
 
 
 def overlay_titles(classes: Sequence[str], labels: Tensor, predictions: Tensor, ious: Tensor) -> list[str]:

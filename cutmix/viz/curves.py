@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cutmix.viz._mpl import pyplot
+from cutmix.viz._mpl import pyplot, save
 
 
 def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -28,11 +28,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str 
     ax_loss.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_runs(runs: dict[str, Sequence[dict[str, Any]]], path: str | Path, metric: str = "val_top1_err",
@@ -48,8 +44,4 @@ def plot_runs(runs: dict[str, Sequence[dict[str, Any]]], path: str | Path, metri
     ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cutmix.viz._mpl import pyplot
+from cutmix.viz._mpl import pyplot, save
 
 
 def describe_target(target: Tensor, classes: Sequence[str], top: int = 2) -> str:
@@ -38,9 +38,4 @@ def mix_grid(rows: dict[str, tuple[Tensor, Tensor]], classes: Sequence[str], pat
                 ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center", labelpad=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)

@@ -17,18 +17,11 @@ import torch
 from torch import Tensor
 
 from cutmix.evaluate.calibration import ece_from_bins
-from cutmix.viz._mpl import pyplot
+from cutmix.viz._mpl import pyplot, save
 
 CONFUSION_ASPECT = 1.2  # width / height of the confusion figure (room for the colour bar)
 RELIABILITY_SIZE = (5.5, 6.5)
 MAX_ANNOTATED_CLASSES = 20  # above this, cells carry no count text and only some classes are named
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-    return path
 
 
 def plot_confusion(
@@ -70,7 +63,7 @@ def plot_confusion(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, tight=False)
 
 
 def _bins_of(name: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -116,27 +109,10 @@ def plot_reliability(bins_by_run: dict[str, dict[str, Any]], path: str | Path, t
         if single:
             widths = [hi - lo for lo, hi in itertools.pairwise(edges)]
             accuracy = [math.nan if v is None else v for v in bins["accuracy"]]
-            ax.bar(
-                edges[:-1],
-                accuracy,
-                width=widths,
-                align="edge",
-                color=colour,
-                alpha=0.55,
-                edgecolor="black",
-                linewidth=0.5,
-                label=label,
-            )
-            ax_hist.bar(
-                edges[:-1],
-                share,
-                width=widths,
-                align="edge",
-                color=colour,
-                alpha=0.55,
-                edgecolor="black",
-                linewidth=0.5,
-            )
+            style = {"width": widths, "align": "edge", "color": colour, "alpha": 0.55, "edgecolor": "black",
+                     "linewidth": 0.5}
+            ax.bar(edges[:-1], accuracy, label=label, **style)
+            ax_hist.bar(edges[:-1], share, **style)
         else:
             ax.plot(edges, _steps(bins["accuracy"]), drawstyle="steps-post", color=colour, linewidth=1.5, label=label)
             ax_hist.plot(edges, _steps(share), drawstyle="steps-post", color=colour, linewidth=1.2)
@@ -154,4 +130,4 @@ def plot_reliability(bins_by_run: dict[str, dict[str, Any]], path: str | Path, t
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, tight=False)

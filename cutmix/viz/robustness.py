@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from cutmix.viz._mpl import pyplot
+from cutmix.viz._mpl import pyplot, save
 
 Curve = Mapping[str, Sequence[float]]  # {"x": [...], "y": [...]}
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    plt = pyplot()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _check_curves(curves: Mapping[str, Curve], name: str) -> None:
@@ -49,7 +39,7 @@ def plot_curve_panels(
             ax.set_title(panel)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_curves_by_run(
@@ -86,4 +76,4 @@ def plot_score_histograms(
         ax.set_title(f"in vs {name}")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
