@@ -181,3 +181,30 @@ def test_a_signal_saves_and_the_run_resumes(tmp_path, sig):
     lines = metrics.read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == list(range(1, len(lines) + 1))  # no gap, no repeat
     assert len(lines) == state["epoch"]
+
+
+def test_a_signal_only_requests_a_stop_and_a_second_one_forces_it():
+    """The first SIGTERM/SIGINT is deferred to the next step boundary (a whole state to save); the second is not."""
+    import signal
+
+    from cutmix.train.engine import ForcedStop, StopRequest
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the main thread, handled before kill returns
+        assert stop.requested
+        with pytest.raises(ForcedStop):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_wall_time_counts_every_resumed_segment(tmp_path):
+    config = tiny(tmp_path, **{"mix.method": "none", "epochs": 2})
+    first = train(config, interrupt_at=8)
+    assert first.interrupted
+    elapsed = load_checkpoint(first.run_dir / "last.pt")["elapsed_s"]
+    assert elapsed > 0
+    train(None, resume=first.run_dir)  # type: ignore[arg-type]
+    summary = json.loads((first.run_dir / "summary.json").read_text())
+    assert summary["wall_time_s"] >= round(elapsed, 1)

@@ -8,13 +8,18 @@ Rows of one run share the machine, the thread count and the input batch, so rati
 * ``cutmix ...``: this library's transforms, timed end to end (sampling, checks, targets);
 * ``torchvision v2.CutMix`` and ``timm Mixup`` (cutmix only, ``mode="batch"`` / ``"elem"``) when installed.
 
-Run ``python benchmarks/ops.py`` or ``cutmix bench``; ``--json PATH`` writes every number.
+Run ``python benchmarks/ops.py`` or ``cutmix bench``; ``--json PATH`` writes every number. ``--device cuda``
+defaults to the GPU cells (256x3x32x32 and 128x3x224x224 in uint8, bfloat16 and float32) and times throughput:
+each sample is ``CUDA_CALLS`` back-to-back calls between two synchronisations, as a training loop issues them. A
+fused Triton kernel for per-sample CutMix (one read of each byte) is not written: it needs a GPU to be measured.
+``cutmix bench step`` (:mod:`cutmix.bench.step`) puts these times in proportion to a whole training step.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.util
 import json
 import platform
 import statistics
@@ -30,6 +35,10 @@ from cutmix.boxes import sample_boxes
 
 SHAPES = ((128, 3, 32, 32), (64, 3, 224, 224))
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bfloat16": torch.bfloat16}
+CPU_DTYPES = ("float32", "uint8")
+CUDA_SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
+CUDA_DTYPES = ("uint8", "bfloat16", "float32")
+CUDA_CALLS = 10  # calls per timed sample on a GPU: throughput of queued work, not one call's launch latency
 
 
 @dataclass
@@ -65,12 +74,15 @@ def steady_allocator() -> bool:
 
 
 def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_time: float,
-             rounds: int = 8) -> dict[str, float]:
-    """Median wall time (µs) of each callable, measured round-robin so that machine noise hits all alike.
+             rounds: int = 8, calls: int | None = None) -> dict[str, float]:
+    """Median wall time (µs) per call of each callable, measured round-robin so that machine noise hits all alike.
 
     Each of ``rounds`` rounds runs every callable for about ``min_time / rounds`` seconds; a callable that raises
-    (an anchor that does not support the dtype or device) is dropped with a message.
+    (an anchor that does not support the dtype or device) is dropped with a message. A sample is ``calls``
+    back-to-back calls followed by a device synchronisation (default: 1 on a CPU, ``CUDA_CALLS`` on a GPU, where
+    calls only queue work).
     """
+    calls = calls or (CUDA_CALLS if device.type == "cuda" else 1)
     samples: dict[str, list[float]] = {}
     for name, fn in fns.items():
         try:
@@ -86,9 +98,10 @@ def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_tim
             start = time.perf_counter()
             while True:
                 t0 = time.perf_counter()
-                fn()
+                for _ in range(calls):
+                    fn()
                 _sync(device)
-                samples[name].append(time.perf_counter() - t0)
+                samples[name].append((time.perf_counter() - t0) / calls)
                 if time.perf_counter() - start >= min_time / rounds:
                     break
     return {name: statistics.median(ts) * 1e6 for name, ts in samples.items()}
@@ -156,9 +169,14 @@ def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[st
     return table
 
 
+def missing_anchors() -> list[str]:
+    """The optional anchor libraries that are not installed (their rows are left out)."""
+    return [m for m in ("torchvision", "timm") if importlib.util.find_spec(m) is None]
+
+
 def run(
     shapes=SHAPES,
-    dtypes=("float32", "uint8"),
+    dtypes=CPU_DTYPES,
     threads=(1, 2),
     device: str = "cpu",
     min_time: float = 1.0,
@@ -229,13 +247,18 @@ def environment() -> dict[str, object]:
     return env
 
 
+def _shapes_text(shapes) -> str:
+    return ";".join(",".join(map(str, s)) for s in shapes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cutmix bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated (default: 1,2)")
-    parser.add_argument("--dtypes", default="float32,uint8", help=f"comma-separated, from {', '.join(DTYPES)}")
-    parser.add_argument("--shapes", default=";".join(",".join(map(str, s)) for s in SHAPES),
-                        help="N,C,H,W shapes separated by ';'")
+    parser.add_argument("--dtypes", default=None, help=f"comma-separated, from {', '.join(DTYPES)} (default: "
+                        f"{','.join(CPU_DTYPES)} on a CPU, {','.join(CUDA_DTYPES)} on CUDA)")
+    parser.add_argument("--shapes", default=None, help="N,C,H,W shapes separated by ';' (default: "
+                        f"{_shapes_text(SHAPES)} on a CPU, {_shapes_text(CUDA_SHAPES)} on CUDA)")
     parser.add_argument("--min-time", type=float, default=1.0,
                         help="seconds of timing per method and cell, spread over 8 rounds (default: 1.0)")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
@@ -243,14 +266,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep glibc's default allocator settings (large buffers are page-faulted in afresh)")
     args = parser.parse_args(argv)
     steady = not args.system_malloc and steady_allocator()
-    shapes = tuple(tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";"))
-    dtypes = tuple(args.dtypes.split(","))
+    cuda = args.device.startswith("cuda")
+    shapes_text = args.shapes or _shapes_text(CUDA_SHAPES if cuda else SHAPES)
+    shapes = tuple(tuple(int(v) for v in s.split(",")) for s in shapes_text.split(";"))
+    dtypes = tuple((args.dtypes or ",".join(CUDA_DTYPES if cuda else CPU_DTYPES)).split(","))
     for d in dtypes:
         if d not in DTYPES:
             parser.error(f"--dtypes: unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     threads = tuple(int(t) for t in args.threads.split(","))
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
+    if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
+    for name in missing_anchors():
+        print(f"note: {name} is not installed; its rows are skipped")
     rows = run(shapes, dtypes, threads, args.device, args.min_time)
     env = environment()
     env["steady_allocator"] = steady
@@ -258,10 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print()
     print(summary_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"environment": env, "rows": [asdict(r) for r in rows]}, f, indent=1)
+    write_json(args.json, env, rows)
     return 0
+
+
+def write_json(path: str | None, env: dict, rows: list) -> None:
+    """The rows (dataclasses) and the environment they were measured in, as one JSON file (nothing if no path)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"environment": env, "rows": [asdict(r) for r in rows]}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,13 @@ def crop_flip(images: Tensor, oy: Tensor, ox: Tensor, flips: Tensor, pad: int, p
     if padding_mode == "reflect" and pad >= min(h, w):
         raise ValueError(f"padding_mode='reflect' needs pad < the image size ({h}x{w}), got pad={pad}")
     dev = images.device
-    oy, ox, flips = oy.to(dev), ox.to(dev), flips.to(dev)
+    if oy.device == ox.device == flips.device != dev:
+        # Parameters drawn on a CPU generator for images on an accelerator: one small asynchronous copy, so that the
+        # host never waits for the device's queue (a blocking copy would synchronise once per batch).
+        params = torch.stack([oy.long(), ox.long(), flips.long()]).to(dev, non_blocking=True)
+        oy, ox, flips = params[0], params[1], params[2].bool()
+    else:
+        oy, ox, flips = (p.to(dev, non_blocking=True) for p in (oy, ox, flips))
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     rows = oy[:, None] - pad + ar_h  # [n, h] source rows
     cols = ox[:, None] - pad + torch.where(flips[:, None], w - 1 - ar_w, ar_w)  # [n, w] source columns

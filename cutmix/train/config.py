@@ -18,6 +18,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+OPTIM_IMPLS = ("auto", "fused", "foreach", "loop")
+RESIDENT_MODES = ("auto", "on", "off")
 MIX_METHODS = ("none", "cutmix", "mixup", "cutout", "cutmix+mixup", "feature-cutmix", "manifold-mixup")
 
 
@@ -35,6 +37,8 @@ class DataConfig:
     val_samples: int | None = None
     num_workers: int = 0  # DataLoader workers for lazily decoded (ImageNet-style) sets
     skip_corrupt: bool = False
+    resident: str = "auto"  # "auto" | "on" | "off": in-memory sets held and augmented on the training device
+    pad_mode: str = "zeros"  # crop-flip padding: "zeros" | "reflect"
 
 
 @dataclass
@@ -72,6 +76,7 @@ class OptimConfig:
     gamma: float = 0.1  # step: decay factor at each milestone
     warmup_epochs: float = 0.0  # linear warm-up from 0
     label_smoothing: float = 0.0
+    impl: str = "auto"  # SGD kernels: "auto" (CUDA: fused, else foreach; CPU: loop) | "fused" | "foreach" | "loop"
 
 
 @dataclass
@@ -186,6 +191,12 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"optim.schedule must be 'cosine', 'step' or 'constant', got {config.optim.schedule!r}")
     if config.data.augment not in ("auto", "crop-flip", "imagenet", "none"):
         raise ValueError(f"data.augment must be auto, crop-flip, imagenet or none; got {config.data.augment!r}")
+    if config.data.resident not in RESIDENT_MODES:
+        raise ValueError(f"data.resident must be one of {', '.join(RESIDENT_MODES)}; got {config.data.resident!r}")
+    if config.data.pad_mode not in ("zeros", "reflect"):
+        raise ValueError(f"data.pad_mode must be 'zeros' or 'reflect', got {config.data.pad_mode!r}")
+    if config.optim.impl not in OPTIM_IMPLS:
+        raise ValueError(f"optim.impl must be one of {', '.join(OPTIM_IMPLS)}; got {config.optim.impl!r}")
     if config.amp not in ("none", "bf16", "fp16"):
         raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {config.amp!r}")
     for name in ("epochs", "batch_size", "eval_batch_size"):

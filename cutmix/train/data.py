@@ -13,7 +13,7 @@ from torch import Tensor
 from cutmix import data as cdata
 from cutmix.train.config import TrainConfig
 from cutmix.train.distributed import Context
-from cutmix.train.loader import InMemoryLoader, LazyLoader
+from cutmix.train.loader import InMemoryLoader, LazyLoader, use_resident
 
 
 @dataclass
@@ -68,8 +68,18 @@ def _stats(config: TrainConfig, train_set: Any) -> tuple[tuple[float, ...], tupl
     return cdata.MEAN_STD["imagenet"]
 
 
-def _crop_flip(pad: int, images: Tensor, generator: torch.Generator) -> Tensor:
-    return cdata.random_crop_flip(images, pad, generator)
+def _crop_flip(pad: int, padding_mode: str, images: Tensor, generator: torch.Generator) -> Tensor:
+    return cdata.random_crop_flip(images, pad, generator, padding_mode)
+
+
+def _resident(config: TrainConfig, ctx: Context, sets: tuple[Any, Any]) -> bool:
+    """``data.resident`` resolved for this run's sets and device (see :func:`~cutmix.train.loader.use_resident`)."""
+    in_memory = [s for s in sets if isinstance(s, cdata.ImageSet)]
+    if config.data.resident == "on" and not isinstance(sets[0], cdata.ImageSet):
+        raise ValueError(f"data.resident='on' needs a training set held in memory (shapes, CIFAR, a zip or folder "
+                         f"of same-size images); {config.data.dataset} is decoded image by image")
+    nbytes = sum(s.images.nbytes + s.labels.nbytes for s in in_memory)
+    return bool(in_memory) and use_resident(config.data.resident, ctx.device, nbytes)
 
 
 def build_data(config: TrainConfig, ctx: Context) -> RunData:
@@ -89,15 +99,16 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
                          f"set's {classes[:5]}... ({len(val_set.classes)} vs {len(classes)} classes)")
     mean, std = _stats(config, train_set)
     common = {"seed": config.seed, "rank": ctx.rank, "world_size": ctx.world_size, "device": ctx.device}
+    resident = _resident(config, ctx, (train_set, val_set))
     loaders = []
     for dataset, train in ((train_set, True), (val_set, False)):
         batch = config.batch_size if train else config.eval_batch_size
         if isinstance(dataset, cdata.ImageSet):
             augment = None
             if train and d.augment in ("auto", "crop-flip"):
-                augment = partial(_crop_flip, max(1, dataset.images.shape[-1] // 8))
+                augment = partial(_crop_flip, max(1, dataset.images.shape[-1] // 8), d.pad_mode)
             loaders.append(InMemoryLoader(dataset.images, dataset.labels, batch, train=train, augment=augment,
-                                          **common))
+                                          resident=resident, **common))
         else:
             if d.augment != "none":
                 dataset.transform = (cdata.imagenet_train_transform(d.image_size) if train
@@ -105,7 +116,8 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
             loaders.append(LazyLoader(dataset, batch, train=train, num_workers=d.num_workers, **common))
     info = {"train": f"{getattr(train_set, 'name', d.dataset) or d.dataset} ({len(train_set)} images)",
             "val": f"{getattr(val_set, 'name', val_spec) or val_spec} ({len(val_set)} images)",
-            "skipped_corrupt": getattr(train_set, "skipped", 0) + getattr(val_set, "skipped", 0)}
+            "skipped_corrupt": getattr(train_set, "skipped", 0) + getattr(val_set, "skipped", 0),
+            "resident": resident}
     return RunData(loaders[0], loaders[1], len(classes), classes, tuple(mean), tuple(std), info, val_set)
 
 

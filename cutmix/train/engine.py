@@ -10,6 +10,7 @@ the partial epoch's sums, so on a CPU the resumed run ends with the same weights
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import random
@@ -60,6 +61,58 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: int, config: cfg.Opt
     return 1.0
 
 
+# SGD keyword arguments per kernel choice; "loop" is the per-parameter loop, torch's default on a CPU.
+SGD_IMPLS: dict[str, dict[str, bool]] = {"fused": {"fused": True}, "foreach": {"foreach": True},
+                                         "loop": {"foreach": False}}
+
+
+@functools.cache
+def _sgd_runs(impl: str, device: str) -> bool:
+    """Whether SGD with ``impl``'s kernels takes a step on ``device`` with this torch build.
+
+    Support depends on the torch version and the device (``fused`` is checked only at the first step, and older
+    versions lack the argument), so a two-element probe answers it instead of a version table.
+    """
+    param = torch.zeros(2, device=device, requires_grad=True)
+    param.grad = torch.ones_like(param)
+    try:
+        torch.optim.SGD([param], lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, **SGD_IMPLS[impl]).step()
+    except (TypeError, RuntimeError, ValueError, NotImplementedError):
+        return False
+    return True
+
+
+def build_optimizer(params, config: cfg.OptimConfig, device: torch.device) -> tuple[torch.optim.SGD, str]:
+    """SGD with the fastest kernels that run here; returns it and the kernel choice it got.
+
+    ``config.impl = "auto"`` takes fused kernels on CUDA (one launch for all parameters), else foreach, and the
+    plain loop on a CPU (torch's CPU default, so CPU runs stay what they were). A choice that does not run on this
+    device or torch version falls back along fused -> foreach -> loop.
+    """
+    chain = ("fused", "foreach", "loop")
+    if config.impl == "auto":
+        candidates = chain if device.type == "cuda" else ("loop",)
+    else:
+        candidates = chain[chain.index(config.impl):]
+    impl = next(c for c in candidates if c == "loop" or _sgd_runs(c, str(device)))
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=config.weight_decay, **SGD_IMPLS[impl])
+    return optimizer, impl
+
+
+@torch.no_grad()
+def accumulate(sums: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, labels: Tensor) -> None:
+    """Add a step's (loss * n, top-1 hits, n, summed top target weight) to ``sums`` on its device.
+
+    Everything stays a device tensor (the count is filled there, not copied from the host), so that a training
+    step never waits for the GPU; the host reads the sums once per epoch.
+    """
+    n = labels.shape[0]
+    count = sums.new_full((), float(n))
+    top_weight = targets.float().max(dim=1).values.sum().double() if targets.ndim == 2 else count
+    sums += torch.stack([loss.detach().double() * n, (logits.argmax(1) == labels).sum().double(), count, top_weight])
+
+
 def run_name(config: TrainConfig) -> str:
     dataset = Path(config.data.dataset).stem if "/" in config.data.dataset else config.data.dataset
     model = config.model.name.replace(":", "-").replace("/", "-")
@@ -99,12 +152,17 @@ class Trainer:
         if ctx.distributed:
             self.train_model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.eager_model = self.train_model
         if config.compile:
             self.train_model = self._compile(self.train_model)
+        # torch.compile is lazy: it traces and compiles at the first call, so that is where it can fail.
+        self.compile_pending = self.train_model is not self.eager_model
 
         o = config.optim
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
-                                         weight_decay=o.weight_decay)
+        self.optimizer, self.optim_impl = build_optimizer(model.parameters(), o, ctx.device)
+        if o.impl not in ("auto", self.optim_impl):
+            self._say(f"optim.impl={o.impl} does not run on {ctx.device} with torch {torch.__version__}; "
+                      f"using {self.optim_impl}")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.total_steps, self.steps_per_epoch, o))
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
@@ -122,6 +180,8 @@ class Trainer:
         self.epoch_sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
         self.best: float | None = None
         self.metrics: list[dict[str, Any]] = []
+        self.stop = StopRequest()
+        self.started, self.elapsed_before = time.perf_counter(), 0.0
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -143,10 +203,13 @@ class Trainer:
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # the kernels chosen here, not those of the machine that saved it
+            group.update({"fused": None, "foreach": None, **SGD_IMPLS[self.optim_impl]})
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.best = state["global_step"], state["best_val_top1_err"]
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.epoch_sums = state["epoch_sums"].to(self.ctx.device)
         rng = state["rng"][self.ctx.rank] if isinstance(state["rng"], list) else state["rng"]
         set_rng_state(rng)
@@ -179,6 +242,7 @@ class Trainer:
             "classes": self.data.classes,
             "mean_std": (self.data.mean, self.data.std),
             "interrupted": interrupted,
+            "elapsed_s": self.elapsed(),
         }
 
     def save(self, interrupted: bool = False, best: bool = False) -> None:
@@ -205,32 +269,16 @@ class Trainer:
 
     def train_epoch(self, interrupt_at: int | None) -> bool:
         """Run the rest of the current epoch; returns False when max_steps stopped it early."""
-        loader, model = self.data.train, self.train_model
-        model.train()
+        loader = self.data.train
+        self.train_model.train()
         bar = _progress(len(loader), self.step_in_epoch, f"epoch {self.epoch + 1}/{self.config.epochs}",
                         self.config.progress and self.ctx.is_main)
         sums = self.epoch_sums
         for images, labels in loader.epoch(self.epoch, self.step_in_epoch):
-            if interrupt_at is not None and self.global_step == interrupt_at:
+            if (interrupt_at is not None and self.global_step == interrupt_at) or self.stop.requested:
                 raise KeyboardInterrupt
-            x = self.prepare(images)
-            self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank,
-                                                                self.global_step))
-            with self.autocast():
-                logits, targets = self.regularizer(model, x, labels)
-                loss = soft_target_cross_entropy(logits, targets,
-                                                  label_smoothing=self.regularizer.loss_smoothing(targets))
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            with torch.no_grad():
-                n = labels.shape[0]
-                top_weight = targets.float().max(dim=1).values.sum() if targets.ndim == 2 else float(n)
-                sums += torch.stack([loss.detach().double() * n, (logits.argmax(1) == labels).sum().double(),
-                                     torch.as_tensor(float(n), device=sums.device, dtype=torch.float64),
-                                     torch.as_tensor(top_weight, device=sums.device, dtype=torch.float64)])
+            step = self._first_compiled_step if self.compile_pending else self._step
+            accumulate(sums, *step(images, labels), labels)
             self.global_step += 1
             self.step_in_epoch += 1
             if bar is not None:
@@ -243,6 +291,38 @@ class Trainer:
         if bar is not None:
             bar.close()
         return self.step_in_epoch >= len(loader)
+
+    def _step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One optimizer step on a batch; returns the loss, logits and targets (all left on the device)."""
+        x = self.prepare(images)
+        self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
+        with self.autocast():
+            logits, targets = self.regularizer(self.train_model, x, labels)
+            loss = soft_target_cross_entropy(logits, targets, label_smoothing=self.regularizer.loss_smoothing(targets))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss, logits, targets
+
+    def _first_compiled_step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The first step of a compiled model; if compiling fails, say so in one line and redo the step eagerly.
+
+        Compilation errors surface in the forward or the backward pass, before the optimizer steps; the redo
+        re-seeds the mix for this step and restores the global RNGs, so it draws what an eager run draws.
+        """
+        state = rng_state()
+        try:
+            return self._step(images, labels)
+        except Exception as err:
+            reason = (str(err).strip().splitlines() or [""])[0][:200]
+            self._say(f"torch.compile failed at the first step ({type(err).__name__}: {reason}); training eagerly")
+            self.train_model = self.eager_model
+            set_rng_state(state)
+            return self._step(images, labels)
+        finally:
+            self.compile_pending = False
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -276,31 +356,37 @@ class Trainer:
             self._say(f"run {self.run_dir}: {self.data.info['train']}, val {self.data.info['val']}, "
                       f"model {config.model.name}, mix {config.mix.method}, {config.epochs} epochs of "
                       f"{self.steps_per_epoch} steps x {config.batch_size} x {ctx.world_size} process(es) "
-                      f"on {ctx.device}")
-        started = time.perf_counter()
+                      f"on {ctx.device} (SGD {self.optim_impl}"
+                      f"{', data on the device' if self.data.info.get('resident') else ''})")
         interrupted = False
-        previous = _terminate_as_interrupt()
-        try:
-            while self.epoch < config.epochs:
-                epoch_start = time.perf_counter()
-                steps_before = self.step_in_epoch
-                complete = self.train_epoch(interrupt_at)
-                elapsed = time.perf_counter() - epoch_start
-                self._end_epoch(elapsed, (self.step_in_epoch - steps_before) * config.batch_size * ctx.world_size)
-                if not complete:
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-            self.save(interrupted=True)
-            self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; last.pt saved. Resume "
-                      f"with: cutmix train --resume {self.run_dir}")
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        self.started = time.perf_counter()
+        with self.stop:
+            try:
+                while self.epoch < config.epochs:
+                    epoch_start = time.perf_counter()
+                    steps_before = self.step_in_epoch
+                    complete = self.train_epoch(interrupt_at)
+                    elapsed = time.perf_counter() - epoch_start
+                    self._end_epoch(elapsed, (self.step_in_epoch - steps_before) * config.batch_size * ctx.world_size)
+                    if not complete:
+                        break
+            except ForcedStop:
+                interrupted = True
+                self._say(f"stopped without saving; resume from the last checkpoint with: cutmix train --resume "
+                          f"{self.run_dir}")
+            except KeyboardInterrupt:
+                interrupted = True
+                self.save(interrupted=True)
+                self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; last.pt saved. Resume "
+                          f"with: cutmix train --resume {self.run_dir}")
         result = RunResult(self.run_dir, self.metrics, self.best, interrupted)
         if not interrupted and ctx.is_main:
-            self._summarise(time.perf_counter() - started)
+            self._summarise(self.elapsed())
         return result
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds of the whole run, over every resumed segment."""
+        return self.elapsed_before + time.perf_counter() - self.started
 
     def _end_epoch(self, seconds: float, images_seen: int) -> None:
         sums = distributed.all_reduce_sum(self.epoch_sums.clone(), self.ctx)
@@ -367,15 +453,39 @@ class Trainer:
                   f"{summary['wall_time_s']:.0f} s -> {self.run_dir}", flush=True)
 
 
-def _terminate_as_interrupt():
-    """Turn SIGTERM (schedulers, preemption, ``kill``) into KeyboardInterrupt, so it saves like Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class StopRequest:
+    """Ctrl-C (SIGINT) and SIGTERM (schedulers, preemption, ``kill``) ask the loop to stop at the next step boundary.
 
-    def handler(signum, frame):
-        raise KeyboardInterrupt
+    Raising from inside the handler could land anywhere, e.g. between ``optimizer.step()`` and the step counter,
+    and the checkpoint would then be one step off. So the first signal only sets ``requested``; the loop checks it
+    before each step, where the state is whole, and saves. A second signal stops at once without saving (the last
+    complete checkpoint stays in place).
+    """
 
-    return signal.signal(signal.SIGTERM, handler)
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise ForcedStop(f"signal {signal.Signals(signum).name} twice")
+        self.requested = True
+        print(f"{signal.Signals(signum).name}: saving after this step (send it again to stop without saving)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+class ForcedStop(KeyboardInterrupt):
+    """A second interrupt: leave immediately, keeping the last complete checkpoint."""
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):

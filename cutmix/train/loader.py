@@ -8,7 +8,10 @@ independently.
 Two loaders share one interface (``len(loader)``, ``loader.epoch(epoch, start)``):
 
 * :class:`InMemoryLoader` for sets held as uint8 tensors (the builtin shapes, CIFAR, decoded zips): per-epoch
-  permutation, sharded across ranks like ``DistributedSampler``, gathered and augmented as whole batches.
+  permutation, sharded across ranks like ``DistributedSampler``, gathered and augmented as whole batches. With
+  ``resident=True`` the set lives on the training device (CIFAR-10 is 150 MB as uint8) and batches are gathered,
+  cropped and flipped there; the random parameters still come from the same CPU generators, so the batches are
+  exactly those of the host pipeline (:func:`use_resident` decides ``data.resident = "auto"``).
 * :class:`LazyLoader` for ImageNet-style sets decoded per sample in DataLoader workers (torchvision v2
   transforms); it is reproducible per epoch, and a resume in the middle of an epoch replays the skipped batches.
 """
@@ -22,6 +25,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from cutmix.train.config import RESIDENT_MODES
 
 # Purposes: separate streams for the different consumers of randomness.
 ORDER, AUGMENT, MIX, WORKERS = 1, 2, 3, 4
@@ -51,8 +56,34 @@ def shard(n: int, *, epoch: int, seed: int, rank: int, world_size: int, shuffle:
     return order[rank::world_size]
 
 
+def use_resident(mode: str, device: torch.device | str, nbytes: int, *, free_bytes: int | None = None,
+                 fraction: float = 0.25) -> bool:
+    """Whether to hold ``nbytes`` of in-memory data on ``device`` for ``data.resident = mode``.
+
+    ``"on"`` and ``"off"`` decide by themselves (on a CPU "on" changes nothing but where the code path runs).
+    ``"auto"`` is on for a CUDA device when the data takes at most ``fraction`` of its free memory
+    (``torch.cuda.mem_get_info`` unless ``free_bytes`` is given), leaving the rest to the model and activations,
+    and off elsewhere: on a CPU the host pipeline is the same thing.
+    """
+    if mode not in RESIDENT_MODES:
+        raise ValueError(f"data.resident must be one of {', '.join(RESIDENT_MODES)}; got {mode!r}")
+    if mode != "auto":
+        return mode == "on"
+    device = torch.device(device)
+    if device.type != "cuda":
+        return False
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= fraction * free_bytes
+
+
 class InMemoryLoader:
-    """Batches of uint8 images held in memory, augmented as whole batches (vectorised, any device)."""
+    """Batches of uint8 images held in memory, augmented as whole batches (vectorised, any device).
+
+    ``resident=True`` moves the images and labels to ``device`` once; each epoch's order is computed on the host
+    as always (one small copy per epoch) and every batch is gathered and augmented on the device without host
+    synchronisation. Either way a batch depends only on (seed, rank, epoch, step).
+    """
 
     def __init__(
         self,
@@ -66,14 +97,18 @@ class InMemoryLoader:
         world_size: int = 1,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         device: torch.device | str = "cpu",
+        resident: bool = False,
     ) -> None:
         if images.shape[0] != labels.shape[0]:
             raise ValueError(f"images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in length")
+        self.device = torch.device(device)
+        self.resident = bool(resident)
+        if self.resident:
+            images, labels = images.to(self.device), labels.to(self.device)
         self.images, self.labels = images, labels
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.rank, self.world_size = rank, world_size
         self.augment = augment
-        self.device = torch.device(device)
         per_rank = len(shard(len(labels), epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False,
                              pad=train))
         self.num_samples = per_rank
@@ -88,13 +123,18 @@ class InMemoryLoader:
         """Batches ``start, start+1, ...`` of ``epoch`` (the last partial batch is dropped when training)."""
         order = shard(len(self.labels), epoch=epoch, seed=self.seed, rank=self.rank, world_size=self.world_size,
                       shuffle=self.train, pad=self.train)
+        if self.resident:
+            order = order.to(self.device, non_blocking=True)
         for step in range(start, self._len):
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
             images = self.images.index_select(0, idx)
             labels = self.labels.index_select(0, idx)
             if self.augment is not None:
                 images = self.augment(images, stream(self.seed, AUGMENT, self.rank, epoch, step))
-            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+            if self.resident:
+                yield images, labels
+            else:
+                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
 
 class LazyLoader:
