@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class EvalOptions:
     seed: int = 0
     figures: bool = True
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_suites(text: str) -> tuple[str, ...]:
