@@ -149,3 +149,45 @@ def test_cam_on_a_model_without_a_pooling_head(tmp_path, capsys):
     result = evaluate_run(run, EvalOptions(suites=("loc",), samples=16, device="cpu", progress=False,
                                            figures=False))
     assert result["loc"]["method"] == "gradcam" and 0 <= result["loc"]["gt_known_loc_acc"] <= 1
+
+
+def test_a_folder_of_varied_sizes_is_resized_like_validation(runs, tmp_path, monkeypatch):
+    """An ImageFolder of varied image sizes (ImageNet-style) is resized + centre-cropped to the model's size."""
+    from PIL import Image
+
+    from cutmix.data import SHAPES
+
+    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "varied"
+    for i, name in enumerate(SHAPES):
+        (folder / name).mkdir(parents=True)
+        Image.new("RGB", (40 + 3 * i, 36 + i), (20 * i, 100, 50)).save(folder / name / "a.png")
+    run = fresh(runs, "none", tmp_path)
+    result = evaluate_run(run, EvalOptions(suites=("cls", "ood"), data=str(folder), device="cpu", progress=False,
+                                           figures=False))
+    assert result["samples"] == len(SHAPES) and result["dataset"] == "varied"
+    assert result["cls"]["num_samples"] == len(SHAPES)
+    assert result["ood"]["num_in"] == len(SHAPES)
+    # the folder lists classes alphabetically, the model learnt them in the generator's order: matched by name
+    loaded = load_run(run, "best", "cpu")
+    from cutmix.evaluate.common import predict_logits
+    from cutmix.train.data import open_eval_set
+
+    data = open_eval_set(loaded.config, str(folder))
+    truth = torch.tensor([SHAPES.index(data.classes[int(y)]) for y in data.labels])
+    errors = (predict_logits(loaded.classifier, data.images).argmax(1) != truth).double().mean()
+    assert result["cls"]["top1_err"] == pytest.approx(float(errors))
+    assert data.images.shape[-2:] == (32, 32)
+
+
+def test_classes_are_matched_by_name_not_position():
+    from types import SimpleNamespace
+
+    from cutmix.evaluate.suite import _model_labels
+
+    run = SimpleNamespace(classes=["cat", "dog", "emu"], run_dir=Path("r"))
+    labels = torch.tensor([0, 1, 2, 2])
+    assert torch.equal(_model_labels(["cat", "dog", "emu"], labels, run, "x"), labels)
+    assert _model_labels(["emu", "cat", "dog"], labels, run, "x").tolist() == [2, 0, 1, 1]
+    with pytest.raises(ValueError, match=r"x has 3 classes \(cat, dog, yak, \.\.\.\) but the model of r was trained"):
+        _model_labels(["cat", "dog", "yak"], labels, run, "x")

@@ -60,10 +60,19 @@ def parse_suites(text: str) -> tuple[str, ...]:
     return tuple(s for s in SUITES if s in names)
 
 
-def _check_classes(found: Sequence[str], run: LoadedRun, what: str) -> None:
-    if list(found) != list(run.classes):
+def _model_labels(found: Sequence[str], labels: torch.Tensor, run: LoadedRun, what: str) -> torch.Tensor:
+    """``labels`` (indices into ``found``) as indices into the model's classes, matched by name.
+
+    A folder lists its classes alphabetically while a model may have learnt them in another order (the shapes
+    generator's, say): the same names in another order are re-indexed, other names are an error.
+    """
+    if list(found) == list(run.classes):
+        return labels
+    if sorted(found) != sorted(run.classes):
         raise ValueError(f"{what} has {len(found)} classes ({', '.join(list(found)[:4])}, ...) but the model of "
                          f"{run.run_dir} was trained on {len(run.classes)} ({', '.join(run.classes[:4])}, ...)")
+    to_model = torch.tensor([run.classes.index(name) for name in found])
+    return to_model[labels]
 
 
 def _subset(images: torch.Tensor, labels: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +125,8 @@ def _box_source(options: EvalOptions, data: ImageSet, run: LoadedRun) -> boxsets
         found = boxsets.load_imagenet_val(images_dir, xml_dir, size=size, classes=run.classes, limit=options.samples)
     else:
         raise ValueError(f"--boxes must be cub:ROOT or imagenet:IMAGES_DIR:XML_DIR, got {spec!r}")
-    _check_classes(found.classes, run, f"--boxes {spec}")
+    found.labels = _model_labels(found.classes, found.labels, run, f"--boxes {spec}")
+    found.classes = list(run.classes)
     return found
 
 
@@ -176,7 +186,8 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions | None = None) -> dic
     run = load_run(run_dir, options.checkpoint, options.device)
     torch.manual_seed(options.seed)
     data = open_eval_set(run.config, options.data, options.samples)
-    _check_classes(data.classes, run, f"the evaluation set {options.data or data.name}")
+    data.labels = _model_labels(data.classes, data.labels, run, f"the evaluation set {options.data or data.name}")
+    data.classes = list(run.classes)
     suites = options.suites
     method = _cam_method(options, run) if "loc" in suites else None
     figures = run.run_dir / "eval"
