@@ -107,13 +107,15 @@ def robustness_table(results: Sequence[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         fgsm = get(r, "robust", "fgsm", "accuracy") or [None] * len(epsilons)
-        rows.append([label(r), method_of(r)]
+        clean = get(r, "robust", "clean_accuracy")
+        rows.append([label(r), method_of(r), pct(None if clean is None else 1 - clean)]
                     + [pct(None if a is None else 1 - a) for a in fgsm]
                     + [pct(mean(get(r, "robust", "occlusion", mode, "accuracy"))) for mode in ("center", "boundary")]
                     + [pct(mean(get(r, "robust", "in_between", m, "neither_rate"))) for m in ("mixup", "cutmix")])
-    return table(["run", "method"] + [f"FGSM ε={255 * e:.0f}/255 top-1 err (%)" for e in epsilons]
-                 + ["centre occlusion acc (%, mean over sizes)", "boundary occlusion acc (%, mean)",
-                    "in-between Mixup: neither rate (%, mean)", "in-between CutMix: neither rate (%, mean)"], rows)
+    fgsm_headers = [f"FGSM ε={255 * e:.0f}/255 top-1 err (%)" for e in epsilons]
+    return table(["run", "method", "clean top-1 err (%)", *fgsm_headers, "centre occlusion acc (%, mean over sizes)",
+                  "boundary occlusion acc (%, mean)", "in-between Mixup: neither rate (%, mean)",
+                  "in-between CutMix: neither rate (%, mean)"], rows)
 
 
 def ood_table(results: Sequence[dict[str, Any]]) -> str:
