@@ -98,6 +98,7 @@ def test_report_puts_runs_side_by_side(runs, tmp_path, capsys):
     assert text.startswith("# tiny") and "cutmix report" in text
     for heading in ("Classification and calibration", "localisation", "Robustness", "Out-of-distribution"):
         assert heading in text
+    assert "mean ± sd" not in text  # one run per method: nothing to aggregate
     rows = [line for line in text.splitlines() if line.startswith("| none ") or line.startswith("| cutmix ")]
     assert any("baseline" in r for r in rows) and any("CutMix (α=1.0, p=1.0)" in r for r in rows)
     first = json.loads((dirs[0] / "eval.json").read_text())

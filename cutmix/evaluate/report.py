@@ -55,6 +55,18 @@ def mean(values: Sequence[float] | None) -> float | None:
     return None if not values else sum(values) / len(values)
 
 
+def mean_sd(values: Sequence[float | None], digits: int = 2) -> str:
+    """``mean ± sd`` in percent over the runs that have the value (sample sd; just the mean for one run)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return DASH
+    m = sum(present) / len(present)
+    if len(present) == 1:
+        return f"{100 * m:.{digits}f}"
+    sd = (sum((v - m) ** 2 for v in present) / (len(present) - 1)) ** 0.5
+    return f"{100 * m:.{digits}f} ± {100 * sd:.{digits}f}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -133,6 +145,33 @@ def ood_table(results: Sequence[dict[str, Any]]) -> str:
                   "detection acc (%)"], rows)
 
 
+SUMMARY_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
+    ("top-1 err (%)", lambda r: get(r, "cls", "top1_err")),
+    ("best epoch top-1 err (%)", lambda r: min((m["val_top1_err"] for m in r["metrics"]), default=None)),
+    ("ECE (%)", lambda r: get(r, "calib", "ece")),
+    ("top-1 loc acc (%), best threshold", lambda r: get(r, "loc", "best", "top1_loc_acc")),
+    ("FGSM top-1 err (%), first ε", lambda r: None if get(r, "robust", "fgsm", "accuracy", 0) is None
+     else 1 - get(r, "robust", "fgsm", "accuracy", 0)),
+    ("centre occlusion acc (%)", lambda r: mean(get(r, "robust", "occlusion", "center", "accuracy"))),
+    ("in-between CutMix: neither (%)", lambda r: mean(get(r, "robust", "in_between", "cutmix", "neither_rate"))),
+    ("OOD mean TNR at TPR95 (%)", lambda r: get(r, "ood", "average", "tnr_at_tpr95")),
+    ("OOD mean AUROC (%)", lambda r: get(r, "ood", "average", "auroc")),
+]
+
+
+def summary_table(results: Sequence[dict[str, Any]]) -> str:
+    """One row per regulariser: mean ± sd over its runs (seeds), so a multi-seed study reads like the paper's tables.
+
+    Runs are grouped by what ``method_of`` says (the regulariser and its settings), in order of first appearance.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(method_of(r), []).append(r)
+    rows = [[method, str(len(rs))] + [mean_sd([f(r) for r in rs]) for _, f in SUMMARY_COLUMNS]
+            for method, rs in groups.items()]
+    return table(["method", "runs", *(name for name, _ in SUMMARY_COLUMNS)], rows)
+
+
 def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
     """Overlaid curves of every run: validation error, occlusion, in-between-class, reliability."""
     from cutmix.viz.curves import plot_runs
@@ -196,6 +235,8 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
         ("Robustness (paper Table 8 and Figure 5)", robustness_table, "robust"),
         ("Out-of-distribution detection, max-softmax baseline (paper Table 9)", ood_table, "ood"),
     ]
+    if len({method_of(r) for r in results}) < len(results):
+        parts += ["## Summary: mean ± sd over the runs of each method", "", summary_table(results), ""]
     for heading, make, key in sections:
         if any(r.get(key) for r in results):
             parts += [f"## {heading}", "", make(results), ""]
