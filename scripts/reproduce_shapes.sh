@@ -2,7 +2,7 @@
 # results/shapes-eval.md: baseline, Mixup, Cutout and CutMix on the builtin shapes dataset with one budget (ResNet-20,
 # cosine lr 0.1, batch 128; EPOCHS of them), for each seed in SEEDS, then every evaluation suite and the report.
 #   EPOCHS=8  THREADS=1 scripts/reproduce_shapes.sh runs/shapes      # the default `cutmix train` budget
-#   EPOCHS=20 THREADS=2 scripts/reproduce_shapes.sh runs/shapes-e20  # a longer budget
+#   EPOCHS=20 SEEDS="0 1" THREADS=1 scripts/reproduce_shapes.sh runs/shapes-e20  # a longer budget, two seeds
 # On a CPU the results are deterministic for a given thread count (runs may go in parallel without changing them).
 # Finished runs are skipped and interrupted ones resumed, so the script can be stopped and started again.
 set -euo pipefail

@@ -52,3 +52,14 @@ def test_report_adds_the_summary_only_when_a_method_has_several_runs(tmp_path, s
     assert ("## Summary: mean ± sd over the runs of each method" in text) == (seeds > 1)
     for seed in range(seeds):  # every run keeps its own row in the per-run tables
         assert f"| none-s{seed} | baseline | {10 + seed:.2f} |" in text
+
+
+def test_group_styles_give_a_method_one_colour_and_its_seeds_distinct_line_styles():
+    from cutmix.viz._mpl import group_styles
+
+    styles = group_styles({"none-s0": "baseline", "cutmix-s0": "CutMix", "none-s1": "baseline",
+                           "cutmix-s1": "CutMix", "mixup-s0": "Mixup"})
+    assert styles["none-s0"] == {"color": "C0", "linestyle": "-"}
+    assert styles["none-s1"] == {"color": "C0", "linestyle": "--"}
+    assert styles["cutmix-s0"]["color"] == styles["cutmix-s1"]["color"] == "C1"
+    assert styles["mixup-s0"] == {"color": "C2", "linestyle": "-"}

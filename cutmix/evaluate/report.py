@@ -174,15 +174,18 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
 
 def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
     """Overlaid curves of every run: validation error, occlusion, in-between-class, reliability."""
+    from cutmix.viz._mpl import group_styles
     from cutmix.viz.curves import plot_runs
     from cutmix.viz.metrics import plot_reliability
     from cutmix.viz.robustness import plot_curves_by_run
 
     names = [label(r) for r in results]
+    styles = group_styles({n: method_of(r) for n, r in zip(names, results, strict=True)})
     made: dict[str, Path] = {}
     with_metrics = {n: r["metrics"] for n, r in zip(names, results, strict=True) if r["metrics"]}
     if with_metrics:
-        made["validation error"] = plot_runs(with_metrics, out / "val_error.png", title="validation top-1 error")
+        made["validation error"] = plot_runs(with_metrics, out / "val_error.png", title="validation top-1 error",
+                                               styles=styles)
 
     def curves(path: str, keys: tuple[str, ...], x: str, y: str) -> dict[str, dict[str, list]]:
         found = {}
@@ -206,7 +209,7 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
         found = curves(file, keys, x, y)
         if found:
             made[ylabel.split(":")[0]] = plot_curves_by_run(found, out / file, xlabel=xlabel, ylabel=ylabel,
-                                                           title=ylabel.split(":")[0])
+                                                           title=ylabel.split(":")[0], styles=styles)
     bins = {n: r["calib"]["bins"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
     if bins:
         made["reliability"] = plot_reliability(bins, out / "reliability.png", title="reliability")

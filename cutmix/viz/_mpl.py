@@ -23,3 +23,22 @@ def save(fig, path, dpi: int = 110, tight: bool = True):
     fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return path
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def group_styles(groups: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Plot styles for runs grouped by method: one colour per group, a line style per run within it.
+
+    ``groups`` maps a run name to its group (e.g. the regulariser), so the seeds of one method read as one family
+    of lines instead of eight unrelated colours.
+    """
+    order: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    styles = {}
+    for run, group in groups.items():
+        colour = order.setdefault(group, len(order))
+        k = seen[group] = seen.get(group, -1) + 1
+        styles[run] = {"color": f"C{colour % 10}", "linestyle": LINE_STYLES[k % len(LINE_STYLES)]}
+    return styles

@@ -32,12 +32,13 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str 
 
 
 def plot_runs(runs: dict[str, Sequence[dict[str, Any]]], path: str | Path, metric: str = "val_top1_err",
-              title: str = "") -> Path:
+              title: str = "", styles: dict[str, dict[str, str]] | None = None) -> Path:
     """One curve per run (e.g. baseline, Mixup, Cutout, CutMix) of ``metric`` in % against the epoch."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, metrics in runs.items():
-        ax.plot([m["epoch"] for m in metrics], [100 * m[metric] for m in metrics], label=name, marker=".")
+        ax.plot([m["epoch"] for m in metrics], [100 * m[metric] for m in metrics], label=name, marker=".",
+                **(styles or {}).get(name, {}))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.replace("_", " ") + " (%)")
     ax.grid(alpha=0.3)

@@ -19,9 +19,13 @@ def _check_curves(curves: Mapping[str, Curve], name: str) -> None:
 
 
 def plot_curve_panels(
-    panels: Mapping[str, Mapping[str, Curve]], path: str | Path, xlabel: str, ylabel: str, title: str = ""
+    panels: Mapping[str, Mapping[str, Curve]], path: str | Path, xlabel: str, ylabel: str, title: str = "",
+    styles: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
-    """One panel per key of ``panels`` (e.g. center / boundary occlusion), one line per run in each, as a PNG."""
+    """One panel per key of ``panels`` (e.g. center / boundary occlusion), one line per run in each, as a PNG.
+
+    ``styles`` optionally gives matplotlib line keywords per run (see ``cutmix.viz._mpl.group_styles``).
+    """
     if not panels:
         raise ValueError("panels is empty: give at least one panel of curves")
     for panel, curves in panels.items():
@@ -30,7 +34,7 @@ def plot_curve_panels(
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for run, curve in curves.items():
-            ax.plot(curve["x"], curve["y"], label=run, marker=".")
+            ax.plot(curve["x"], curve["y"], label=run, marker=".", **dict((styles or {}).get(run, {})))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -43,11 +47,12 @@ def plot_curve_panels(
 
 
 def plot_curves_by_run(
-    curves: Mapping[str, Curve], path: str | Path, xlabel: str, ylabel: str, title: str = ""
+    curves: Mapping[str, Curve], path: str | Path, xlabel: str, ylabel: str, title: str = "",
+    styles: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
     """One line per run (e.g. baseline, Mixup, Cutout, CutMix) of ``y`` against ``x``, saved as a PNG."""
     _check_curves(curves, "curves")
-    return plot_curve_panels({title: curves}, path, xlabel, ylabel)
+    return plot_curve_panels({title: curves}, path, xlabel, ylabel, styles=styles)
 
 
 def plot_score_histograms(
