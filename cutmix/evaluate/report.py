@@ -60,7 +60,7 @@ def mean_sd(values: Sequence[float | None], digits: int = 2) -> str:
     present = [v for v in values if v is not None]
     if not present:
         return DASH
-    m = sum(present) / len(present)
+    m = mean(present)
     if len(present) == 1:
         return f"{100 * m:.{digits}f}"
     sd = (sum((v - m) ** 2 for v in present) / (len(present) - 1)) ** 0.5
@@ -91,12 +91,22 @@ def method_of(result: dict[str, Any]) -> str:
     return method
 
 
+def best_epoch_err(result: dict[str, Any]) -> float | None:
+    """The lowest validation top-1 error of the run's per-epoch log (None without one)."""
+    return min((m["val_top1_err"] for m in result["metrics"]), default=None)
+
+
+def first_fgsm_err(result: dict[str, Any]) -> float | None:
+    """Top-1 error under FGSM at the first ε evaluated (None without the robustness suite)."""
+    accuracy = get(result, "robust", "fgsm", "accuracy", 0)
+    return None if accuracy is None else 1 - accuracy
+
+
 def classification_table(results: Sequence[dict[str, Any]]) -> str:
     rows = []
     for r in results:
-        best = min((m["val_top1_err"] for m in r["metrics"]), default=None)
         rows.append([label(r), method_of(r), pct(get(r, "cls", "top1_err")), pct(get(r, "cls", "top5_err")),
-                     pct(best), pct(get(r, "calib", "ece")), pct(get(r, "calib", "mean_confidence")),
+                     pct(best_epoch_err(r)), pct(get(r, "calib", "ece")), pct(get(r, "calib", "mean_confidence")),
                      pct(get(r, "calib", "overconfidence"))])
     return table(["run", "method", "top-1 err (%)", "top-5 err (%)", "best epoch top-1 err (%)", "ECE (%)",
                   "mean confidence (%)", "over-confidence (pts)"], rows)
@@ -147,11 +157,10 @@ def ood_table(results: Sequence[dict[str, Any]]) -> str:
 
 SUMMARY_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
     ("top-1 err (%)", lambda r: get(r, "cls", "top1_err")),
-    ("best epoch top-1 err (%)", lambda r: min((m["val_top1_err"] for m in r["metrics"]), default=None)),
+    ("best epoch top-1 err (%)", best_epoch_err),
     ("ECE (%)", lambda r: get(r, "calib", "ece")),
     ("top-1 loc acc (%), best threshold", lambda r: get(r, "loc", "best", "top1_loc_acc")),
-    ("FGSM top-1 err (%), first ε", lambda r: None if get(r, "robust", "fgsm", "accuracy", 0) is None
-     else 1 - get(r, "robust", "fgsm", "accuracy", 0)),
+    ("FGSM top-1 err (%), first ε", first_fgsm_err),
     ("centre occlusion acc (%)", lambda r: mean(get(r, "robust", "occlusion", "center", "accuracy"))),
     ("in-between CutMix: neither (%)", lambda r: mean(get(r, "robust", "in_between", "cutmix", "neither_rate"))),
     ("OOD mean TNR at TPR95 (%)", lambda r: get(r, "ood", "average", "tnr_at_tpr95")),

@@ -34,7 +34,7 @@ def plot_curve_panels(
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for run, curve in curves.items():
-            ax.plot(curve["x"], curve["y"], label=run, marker=".", **dict((styles or {}).get(run, {})))
+            ax.plot(curve["x"], curve["y"], label=run, marker=".", **(styles or {}).get(run, {}))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
