@@ -7,6 +7,7 @@ figures next to it. A run that lacks a suite shows "–" in that table instead o
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,8 @@ def mean_sd(values: Sequence[float | None], digits: int = 2) -> str:
     present = [v for v in values if v is not None]
     if not present:
         return DASH
-    m = mean(present)
-    if len(present) == 1:
-        return f"{100 * m:.{digits}f}"
-    sd = (sum((v - m) ** 2 for v in present) / (len(present) - 1)) ** 0.5
-    return f"{100 * m:.{digits}f} ± {100 * sd:.{digits}f}"
+    m = f"{100 * statistics.fmean(present):.{digits}f}"
+    return m if len(present) == 1 else f"{m} ± {100 * statistics.stdev(present):.{digits}f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -34,11 +34,11 @@ def group_styles(groups: dict[str, str]) -> dict[str, dict[str, str]]:
     ``groups`` maps a run name to its group (e.g. the regulariser), so the seeds of one method read as one family
     of lines instead of eight unrelated colours.
     """
-    order: dict[str, int] = {}
-    seen: dict[str, int] = {}
+    colours: dict[str, int] = {}  # group -> colour index, in order of first appearance
+    members: dict[str, int] = {}  # group -> runs styled so far
     styles = {}
     for run, group in groups.items():
-        colour = order.setdefault(group, len(order))
-        k = seen[group] = seen.get(group, -1) + 1
-        styles[run] = {"color": f"C{colour % 10}", "linestyle": LINE_STYLES[k % len(LINE_STYLES)]}
+        colour = colours.setdefault(group, len(colours))
+        k = members[group] = members.get(group, 0) + 1
+        styles[run] = {"color": f"C{colour % 10}", "linestyle": LINE_STYLES[(k - 1) % len(LINE_STYLES)]}
     return styles
