@@ -18,6 +18,7 @@ TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
     "workers": ("data", "num_workers"),
     "train_samples": ("data", "train_samples"),
     "val_samples": ("data", "val_samples"),
+    "train_eval_samples": ("data", "train_eval_samples"),
     "skip_corrupt": ("data", "skip_corrupt"),
     "resident": ("data", "resident"),
     "pad_mode": ("data", "pad_mode"),
@@ -43,6 +44,7 @@ TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
     "epochs": (None, "epochs"),
     "batch_size": (None, "batch_size"),
     "eval_batch_size": (None, "eval_batch_size"),
+    "eval_every": (None, "eval_every"),
     "seed": (None, "seed"),
     "device": (None, "device"),
     "amp": (None, "amp"),
@@ -80,10 +82,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int, help="per process")
     g.add_argument("--eval-batch-size", type=int)
+    g.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N epochs and after the last (default 1)")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="autocast on CUDA")
-    g.add_argument("--channels-last", action="store_const", const=True, default=None)
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: on for a CPU, on CUDA with --amp)")
     g.add_argument("--compile", action="store_const", const=True, default=None, help="torch.compile the model")
     g.add_argument("--threads", type=int, help="CPU threads")
     g.add_argument("--out", help="parent directory of run directories (default: runs)")
@@ -99,8 +103,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--augment", choices=["auto", "crop-flip", "imagenet", "none"])
     g.add_argument("--image-size", type=int)
     g.add_argument("--workers", type=int, help="DataLoader workers for per-image decoding (ImageNet-style sets)")
-    g.add_argument("--train-samples", type=int, help="use (or generate) only this many training images")
+    g.add_argument("--train-samples", type=int, help="use (or generate) only this many training images (a seeded "
+                   "subset keeping each class's share)")
     g.add_argument("--val-samples", type=int)
+    g.add_argument("--train-eval-samples", type=int, metavar="N", help="also evaluate N training images, unaugmented "
+                   "and unmixed, at each evaluation (the train/validation gap)")
     g.add_argument("--skip-corrupt", action="store_const", const=True, default=None,
                    help="skip unreadable images (counted) instead of stopping")
     g.add_argument("--resident", choices=["auto", "on", "off"],

@@ -280,7 +280,7 @@ def test_fast_preset_falls_back_on_cpu_and_matches_the_plain_run(tmp_path, monke
     err = capsys.readouterr().err
     assert err.count("amp=bf16 needs CUDA") == 1
     assert err.count("torch.compile failed at the first step (RuntimeError: backend compiler failed)") == 1
-    assert "second line" not in err and "SGD loop, data on the device" in err
+    assert "second line" not in err and "SGD loop, channels_last on, compiled, data on the device" in err
     plain = engine.train(_fast_tiny(tmp_path / "plain", amp="none", compile=False, **{"data.resident": "off"}))
     assert fast.metrics[-1]["step"] == plain.metrics[-1]["step"] == 4
     a, b = _weights(fast.run_dir), _weights(plain.run_dir)

@@ -91,7 +91,7 @@ def method_of(result: dict[str, Any]) -> str:
 
 def best_epoch_err(result: dict[str, Any]) -> float | None:
     """The lowest validation top-1 error of the run's per-epoch log (None without one)."""
-    return min((m["val_top1_err"] for m in result["metrics"]), default=None)
+    return min((m["val_top1_err"] for m in result["metrics"] if "val_top1_err" in m), default=None)
 
 
 def first_fgsm_err(result: dict[str, Any]) -> float | None:

@@ -35,6 +35,7 @@ class DataConfig:
     num_classes: int = 10  # shapes only
     train_samples: int | None = None  # shapes: how many to generate; other sets: use a seeded subset
     val_samples: int | None = None
+    train_eval_samples: int | None = None  # also evaluate this many training images, unaugmented and unmixed
     num_workers: int = 0  # DataLoader workers for lazily decoded (ImageNet-style) sets
     skip_corrupt: bool = False
     resident: str = "auto"  # "auto" | "on" | "off": in-memory sets held and augmented on the training device
@@ -87,11 +88,12 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     epochs: int = 8
     batch_size: int = 128  # per process
-    eval_batch_size: int = 500
+    eval_batch_size: int | None = None  # None: 128 on a CPU (cache-sized batches: ~2x faster than 500), 1000 on CUDA
+    eval_every: int = 1  # evaluate every N epochs (and always after the last one)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" ...
     amp: str = "none"  # "none" | "bf16" | "fp16" (CUDA only)
-    channels_last: bool = False
+    channels_last: bool | None = None  # None: auto (on for a CPU, where it is ~1.3x faster; on CUDA with amp)
     compile: bool = False
     out: str = "runs"
     name: str | None = None  # run directory name under `out`; default: dataset-model-mix-seed
@@ -199,9 +201,15 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"optim.impl must be one of {', '.join(OPTIM_IMPLS)}; got {config.optim.impl!r}")
     if config.amp not in ("none", "bf16", "fp16"):
         raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {config.amp!r}")
-    for name in ("epochs", "batch_size", "eval_batch_size"):
+    for name in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
+        if name == "eval_batch_size" and config.eval_batch_size is None:
+            continue
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {getattr(config, name)!r}")
+    if config.data.train_eval_samples is not None and (
+            not isinstance(config.data.train_eval_samples, int) or config.data.train_eval_samples < 1):
+        raise ValueError(f"data.train_eval_samples must be an integer >= 1 or unset, got "
+                         f"{config.data.train_eval_samples!r}")
     if config.max_steps is not None and config.max_steps < 1:
         raise ValueError(f"max_steps must be >= 1 or unset, got {config.max_steps}")
     if not 0.0 <= config.mix.prob <= 1.0:

@@ -26,6 +26,7 @@ class RunData:
     std: tuple[float, float, float]
     info: dict[str, Any] = field(default_factory=dict)
     val_set: Any = None  # the validation ImageSet / dataset (evaluation uses its boxes)
+    train_eval: InMemoryLoader | None = None  # training images without augmentation or mixing (overfitting)
 
 
 def _is_path(spec: str) -> bool:
@@ -46,15 +47,6 @@ def _open(spec: str, split: str, config: TrainConfig, num_samples: int | None):
         return cdata.FolderDataset(spec)
     return cdata.open_dataset(spec, split, root=d.root, cache_dir=d.cache_dir, download=d.download,
                               skip_corrupt=d.skip_corrupt)
-
-
-def _subset(data: cdata.ImageSet, n: int | None) -> cdata.ImageSet:
-    """A seeded random subset of ``n`` samples (all of them when ``n`` is None or too large)."""
-    if n is None or n >= len(data):
-        return data
-    keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n].sort().values
-    return cdata.ImageSet(data.images[keep], data.labels[keep], data.classes,
-                          None if data.boxes is None else data.boxes[keep], data.name, data.skipped)
 
 
 def _stats(config: TrainConfig, train_set: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -82,17 +74,26 @@ def _resident(config: TrainConfig, ctx: Context, sets: tuple[Any, Any]) -> bool:
     return bool(in_memory) and use_resident(config.data.resident, ctx.device, nbytes)
 
 
+def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
+    """``eval_batch_size`` resolved: on a CPU, batches of 64-128 CIFAR images evaluate about twice as fast as 500
+    (measured, ResNet-20, one thread: 2 000 vs 1 070 img/s; they stay in cache); on CUDA large batches win."""
+    if config.eval_batch_size is not None:
+        return config.eval_batch_size
+    return 1000 if device.type == "cuda" else 128
+
+
 def build_data(config: TrainConfig, ctx: Context) -> RunData:
     d = config.data
+    eval_batch = eval_batch_size(config, ctx.device)
     train_set = _open(d.dataset, "train", config, d.train_samples)
     val_spec = d.val or d.dataset
     if d.val is None and _is_path(d.dataset):
         raise ValueError(f"{d.dataset} has no validation split of its own: pass --val-data PATH")
     val_set = _open(val_spec, "val" if val_spec == "shapes" else "test", config, d.val_samples)
     if isinstance(train_set, cdata.ImageSet):
-        train_set = _subset(train_set, d.train_samples)
+        train_set = train_set.subset(d.train_samples)
     if isinstance(val_set, cdata.ImageSet):
-        val_set = _subset(val_set, d.val_samples)
+        val_set = val_set.subset(d.val_samples)
     classes = list(train_set.classes)
     if list(val_set.classes) != classes:
         raise ValueError(f"the validation set's classes {list(val_set.classes)[:5]}... differ from the training "
@@ -102,7 +103,7 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
     resident = _resident(config, ctx, (train_set, val_set))
     loaders = []
     for dataset, train in ((train_set, True), (val_set, False)):
-        batch = config.batch_size if train else config.eval_batch_size
+        batch = config.batch_size if train else eval_batch
         if isinstance(dataset, cdata.ImageSet):
             augment = None
             if train and d.augment in ("auto", "crop-flip"):
@@ -114,11 +115,20 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
                 dataset.transform = (cdata.imagenet_train_transform(d.image_size) if train
                                      else cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7)))
             loaders.append(LazyLoader(dataset, batch, train=train, num_workers=d.num_workers, **common))
+    train_eval = None
+    if d.train_eval_samples is not None:
+        if not isinstance(train_set, cdata.ImageSet):
+            raise ValueError(f"data.train_eval_samples needs a training set held in memory; {d.dataset} is decoded "
+                             f"image by image")
+        clean = train_set.subset(d.train_eval_samples)
+        train_eval = InMemoryLoader(clean.images, clean.labels, eval_batch, train=False,
+                                    resident=resident, **common)
     info = {"train": f"{getattr(train_set, 'name', d.dataset) or d.dataset} ({len(train_set)} images)",
             "val": f"{getattr(val_set, 'name', val_spec) or val_spec} ({len(val_set)} images)",
             "skipped_corrupt": getattr(train_set, "skipped", 0) + getattr(val_set, "skipped", 0),
             "resident": resident}
-    return RunData(loaders[0], loaders[1], len(classes), classes, tuple(mean), tuple(std), info, val_set)
+    return RunData(loaders[0], loaders[1], len(classes), classes, tuple(mean), tuple(std), info, val_set,
+                   train_eval)
 
 
 def open_eval_set(config: TrainConfig, spec: str | None = None, limit: int | None = None,
@@ -135,7 +145,7 @@ def open_eval_set(config: TrainConfig, spec: str | None = None, limit: int | Non
     num = d.val_samples if spec == own else None  # the run's own validation set: the same images as in training
     data = _open(spec, "val" if spec == "shapes" else "test", config, num)
     if isinstance(data, cdata.ImageSet):
-        return _subset(_subset(data, num), limit)
+        return data.subset(num).subset(limit)
     data.transform = cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7))
     n = len(data)
     keep = (torch.arange(n) if limit is None or limit >= n

@@ -13,15 +13,23 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str 
     """Top-1 error (train against the unmixed labels, and validation) and loss per epoch, saved as a PNG."""
     plt = pyplot()
     epochs = [m["epoch"] for m in metrics]
+    evaluated = [m for m in metrics if "val_top1_err" in m]  # with eval_every > 1 only some epochs are
+    clean = [m for m in evaluated if "train_eval_top1_err" in m]
     fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_err.plot(epochs, [100 * m["train_top1_err"] for m in metrics], label="train (unmixed labels)", marker=".")
-    ax_err.plot(epochs, [100 * m["val_top1_err"] for m in metrics], label="validation", marker=".")
+    ax_err.plot(epochs, [100 * m["train_top1_err"] for m in metrics], label="train batches (unmixed labels)",
+                marker=".")
+    if clean:
+        ax_err.plot([m["epoch"] for m in clean], [100 * m["train_eval_top1_err"] for m in clean],
+                    label="train images (clean)", marker=".")
+    ax_err.plot([m["epoch"] for m in evaluated], [100 * m["val_top1_err"] for m in evaluated], label="validation",
+                marker=".")
     ax_err.set_xlabel("epoch")
     ax_err.set_ylabel("top-1 error (%)")
     ax_err.grid(alpha=0.3)
     ax_err.legend()
     ax_loss.plot(epochs, [m["train_loss"] for m in metrics], label="train (mixed targets)", marker=".")
-    ax_loss.plot(epochs, [m["val_loss"] for m in metrics], label="validation", marker=".")
+    ax_loss.plot([m["epoch"] for m in evaluated], [m["val_loss"] for m in evaluated], label="validation",
+                 marker=".")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy")
     ax_loss.grid(alpha=0.3)
@@ -37,7 +45,8 @@ def plot_runs(runs: dict[str, Sequence[dict[str, Any]]], path: str | Path, metri
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, metrics in runs.items():
-        ax.plot([m["epoch"] for m in metrics], [100 * m[metric] for m in metrics], label=name, marker=".",
+        points = [m for m in metrics if metric in m]
+        ax.plot([m["epoch"] for m in points], [100 * m[metric] for m in points], label=name, marker=".",
                 **(styles or {}).get(name, {}))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.replace("_", " ") + " (%)")

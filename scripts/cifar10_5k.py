@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The low-data CIFAR-10 study of results/cifar10-5k.md: every run of it, resumable, on a CPU.
+
+Data: the shared JPEG zips; 5 000 training images (500 per class, ``--train-samples 5000``: a stratified subset
+drawn with seed 0, the same for every run) and the full 10 000 test images. Recipe: ResNet-20, random crop (pad 4)
+and flip, SGD + Nesterov, lr 0.1 cosine, weight decay 5e-4, batch 128, one thread per run; 2 000 of the training
+images (200 per class) are also evaluated unaugmented and unmixed, for the train/test gap. Evaluation every
+``epochs / 20`` epochs and after the last.
+
+Groups, trained in this order:
+
+- ``core``: none, CutMix (alpha 1, p 0.5: the paper's CIFAR recipe), CutMix p 1, Mixup (alpha 1, p 1), Cutout
+  (16 px, p 1) at 200 epochs, seeds 0, 1, 2 (seed-major, so a seed's table lands whole);
+- ``crossover``: none and CutMix at 100, 50 and 25 epochs, each its own cosine schedule, seeds 0 and 1;
+- ``ablations``: at 100 epochs, seeds 0 and 1: the paper's Table-8 variants (centre-Gaussian box, fixed 16x16
+  box, one-hot label, scheduled probability, complete label), alpha 0.5 and 2, feature-level CutMix after each
+  stage, per-sample boxes. Their reference is the crossover's 100-epoch none / CutMix pair.
+
+    python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --slots 2     # everything, two runs at a time
+    python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --groups core
+    python scripts/cifar10_5k.py list --out ~/runs/cifar10-5k
+    python scripts/cifar10_5k.py collect --out ~/runs/cifar10-5k --results results/cifar10-5k
+
+Run directories are named ``METHOD-sSEED`` at 200 epochs and ``METHOD-eEPOCHS-sSEED`` otherwise. ``collect``
+copies each finished run's small files (metrics, summary, config, curves, eval.json) into ``--results`` and
+writes the tables of results/cifar10-5k.md there (see ``scripts/tables_5k.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runqueue import Job, run_queue, state
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIRS = (".carry/cifar10-jpeg", "shared/data/cifar10-jpeg", "../shared/data/cifar10-jpeg")
+RECIPE = ("--train-samples", "5000", "--train-eval-samples", "2000", "--model", "resnet20", "--augment",
+          "crop-flip", "--batch-size", "128", "--lr", "0.1", "--lr-schedule", "cosine", "--weight-decay", "5e-4",
+          "--threads", "1", "--no-progress")
+ARMS: dict[str, tuple[str, ...]] = {
+    "none": ("--mix", "none"),
+    "cutmix": ("--mix", "cutmix", "--alpha", "1", "--prob", "0.5"),
+    "cutmix-p1": ("--mix", "cutmix", "--alpha", "1", "--prob", "1"),
+    "mixup": ("--mix", "mixup", "--alpha", "1", "--prob", "1"),
+    "cutout": ("--mix", "cutout", "--cutout-size", "16", "--prob", "1"),
+}
+CUTMIX = ARMS["cutmix"]
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "cutmix-gaussian": (*CUTMIX, "--box", "gaussian"),
+    "cutmix-fixed": (*CUTMIX, "--box", "fixed", "--set", "mix.size=0.5", "--placement", "inside"),
+    "cutmix-onehot": (*CUTMIX, "--label", "onehot"),
+    "cutmix-scheduled": ("--mix", "cutmix", "--alpha", "1", "--prob", "1", "--schedule", "linear"),
+    "cutmix-complete": (*CUTMIX, "--label", "complete"),
+    "cutmix-a0.5": ("--mix", "cutmix", "--alpha", "0.5", "--prob", "0.5"),
+    "cutmix-a2": ("--mix", "cutmix", "--alpha", "2", "--prob", "0.5"),
+    **{f"feature-cutmix-layer{i}": ("--mix", "feature-cutmix", "--alpha", "1", "--prob", "0.5", "--layers",
+                                    f"layer{i}") for i in (1, 2, 3)},
+    "cutmix-per-sample": (*CUTMIX, "--per-sample"),
+}
+GROUPS = ("core", "crossover", "ablations")
+
+
+def run_dir_name(method: str, epochs: int, seed: int) -> str:
+    return f"{method}-s{seed}" if epochs == 200 else f"{method}-e{epochs}-s{seed}"
+
+
+def job(method: str, settings: tuple[str, ...], epochs: int, seed: int, data: Path) -> Job:
+    args = ("--data", str(data / "cifar10-train.zip"), "--val-data", str(data / "cifar10-test.zip"), *RECIPE,
+            *settings, "--epochs", str(epochs), "--eval-every", str(max(1, epochs // 20)), "--seed", str(seed))
+    return Job(run_dir_name(method, epochs, seed), args)
+
+
+def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
+    """Every run of the study in training order (see the module docstring)."""
+    jobs: list[Job] = []
+    if "core" in groups:
+        jobs += [job(m, s, 200, seed, data) for seed in (0, 1, 2) for m, s in ARMS.items()]
+    if "crossover" in groups:
+        jobs += [job(m, ARMS[m], e, seed, data) for e in (100, 50, 25) for seed in (0, 1) for m in ("none", "cutmix")]
+    if "ablations" in groups:
+        jobs += [job(m, s, 100, seed, data) for seed in (0, 1) for m, s in VARIANTS.items()]
+    return jobs
+
+
+def find_data(given: str | None) -> Path:
+    candidates = [Path(given)] if given else [ROOT / d for d in DATA_DIRS]
+    for path in candidates:
+        if (path / "cifar10-train.zip").is_file() and (path / "cifar10-test.zip").is_file():
+            return path.resolve()
+    raise SystemExit(f"no cifar10-train.zip and cifar10-test.zip in {', '.join(map(str, candidates))}: pass --data DIR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["run", "list", "collect"])
+    parser.add_argument("--out", required=True, help="parent of the run directories (outside the checkout)")
+    parser.add_argument("--data", help=f"directory of the zips (default: the first of {', '.join(DATA_DIRS)})")
+    parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")
+    parser.add_argument("--slots", type=int, default=2, help="runs at a time (OUT/.slots overrides it while running)")
+    parser.add_argument("--results", default=str(ROOT / "results" / "cifar10-5k"), help="collect: where to copy")
+    args = parser.parse_args(argv)
+    groups = tuple(g for g in args.groups.split(",") if g)
+    if set(groups) - set(GROUPS):
+        parser.error(f"--groups: unknown {', '.join(sorted(set(groups) - set(GROUPS)))}; known: {', '.join(GROUPS)}")
+    out = Path(args.out).expanduser().resolve()
+    jobs = plan(find_data(args.data) if args.action == "run" else Path("DATA"), groups)
+    if args.action == "list":
+        for j in jobs:
+            print(f"{state(out / j.name):7s} {j.name}")
+        return 0
+    if args.action == "collect":
+        from tables_5k import collect
+
+        return collect(out, Path(args.results), [j.name for j in jobs])
+    return run_queue(jobs, out, args.slots)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
