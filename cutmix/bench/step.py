@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ from cutmix.train.config import OptimConfig
 from cutmix.train.engine import build_optimizer
 
 CUDA_CELLS = (("preact_resnet18", (256, 3, 32, 32)), ("tv:resnet50", (64, 3, 224, 224)))
+FORMAT_CELLS = (("resnet20", (128, 3, 32, 32)), ("preact_resnet18", (128, 3, 32, 32)))  # CIFAR models, CIFAR batch
+FORMATS = {"eager": (False, False), "channels_last": (True, False), "compile": (False, True),
+           "channels_last+compile": (True, True)}  # name -> (channels_last, compile)
 CPU_CELLS = (("preact_resnet18", (32, 3, 32, 32)), ("tv:resnet50", (4, 3, 224, 224)))
 VARIANTS = ("none", "cutmix batch", "cutmix sample")
 
@@ -50,6 +54,18 @@ class StepRow:
     op_ms: float | None  # the mixing op alone on the same batch (None for "none")
     op_share: float | None  # op_ms / step_ms
     step_growth: float | None  # (step_ms - none's step_ms) / step_ms
+
+
+@dataclass
+class FormatRow:
+    model: str
+    shape: str
+    device: str
+    format: str
+    compiled: bool  # False when compiling failed and the eager model was timed
+    step_ms: float
+    images_per_s: float
+    speedup: float | None  # over the "eager" (NCHW, not compiled) step of the same cell
 
 
 def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -153,6 +169,62 @@ def cell(
     return rows
 
 
+def compare_formats(model_name: str, shape: tuple[int, int, int, int], device: torch.device, formats=tuple(FORMATS),
+                    *, amp: str = "none", num_classes: int = 10, min_time: float = 2.0,
+                    rounds: int = 8) -> list[FormatRow]:
+    """The unmixed training step of one cell in each memory format / compile setting, timed round-robin together.
+
+    Each format gets its own model (same initial weights) and optimizer, so the timings differ only by the format;
+    the compile time of the compiled formats is paid before timing starts and printed to stderr.
+    """
+    n = shape[0]
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device)
+    labels = torch.randint(0, num_classes, (n,), generator=g).to(device)
+    fns: dict[str, Callable[[], object]] = {}
+    compiled_ok: dict[str, bool] = {}
+    for name in formats:
+        if name not in FORMATS:
+            raise ValueError(f"formats: unknown {name!r}; known: {', '.join(FORMATS)}")
+        channels_last, compile = FORMATS[name]
+        torch.manual_seed(0)
+        model = build_model(model_name, num_classes).to(device).train()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer, _ = build_optimizer(model.parameters(), OptimConfig(), device)
+
+        def step(net: nn.Module, cl: bool = channels_last, opt: torch.optim.Optimizer = optimizer) -> None:
+            x = images.float().div_(255)
+            x = x.contiguous(memory_format=torch.channels_last) if cl else x
+            with _autocast(device, amp):
+                loss = soft_target_cross_entropy(net(x), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        net, compiled_ok[name] = model, False
+        if compile:
+            started = time.perf_counter()
+            net, compiled_ok[name] = _compile_or_eager(model, step)
+            print(f"  {model_name} {name}: compiled in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        fns[name] = lambda net=net, step=step: step(net)
+    times = {k: us / 1000 for k, us in time_all(fns, device, min_time, rounds).items()}
+    base = times.get("eager")
+    return [FormatRow(model_name, "x".join(map(str, shape)), device.type, name, compiled_ok[name], round(ms, 2),
+                      round(n / ms * 1000, 1), None if base is None else round(base / ms, 3))
+            for name, ms in times.items()]
+
+
+def format_formats(rows: list[FormatRow]) -> str:
+    lines = ["| model | batch | format | ms / step | images / s | speed-up over eager |",
+             "|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        fmt = r.format + ("" if r.compiled or "compile" not in r.format else " (compile failed: eager)")
+        speedup = "–" if r.speedup is None else f"{r.speedup:.2f}x"
+        lines.append(f"| {r.model} | {r.shape} | {fmt} | {r.step_ms:.1f} | {r.images_per_s:.0f} | {speedup} |")
+    return "\n".join(lines)
+
+
 def run(cells, device: str = "cpu", **kwargs) -> list[StepRow]:
     dev = torch.device(device)
     rows: list[StepRow] = []
@@ -213,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         help="channels_last model and input (default: on for CUDA)",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (eager if that fails)")
+    parser.add_argument("--formats", default=None, help=f"time the unmixed step in each of these, comma-separated: "
+                        f"{', '.join(FORMATS)}; 'none' skips it (default on a CPU without --models/--compile/"
+                        f"--channels-last: all four, for {', '.join(m for m, _ in FORMAT_CELLS)} at batch 128)")
     parser.add_argument(
         "--min-time",
         type=float,
@@ -233,6 +308,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     amp = args.amp or ("bf16" if cuda else "none")
+    env = environment()
+    print(f"torch {env['torch']}, {env.get('gpu') or env['processor']}, {env['cpu_count']} threads")
+    plain_cpu = not (cuda or args.compile or args.channels_last is not None or args.models)
+    formats = args.formats or (",".join(FORMATS) if plain_cpu else "none")
+    format_rows: list[FormatRow] = []
+    if formats != "none":
+        names = tuple(f for f in formats.split(",") if f)
+        unknown = sorted(set(names) - set(FORMATS))
+        if unknown:
+            parser.error(f"--formats: unknown {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+        for model_name, shape in parse_cells(args.models) if args.models else FORMAT_CELLS:
+            print(f"timing formats of {model_name} on {'x'.join(map(str, shape))}", file=sys.stderr, flush=True)
+            format_rows += compare_formats(model_name, shape, torch.device(args.device), names, amp=amp,
+                                           min_time=args.min_time, rounds=args.rounds)
+        print(format_formats(format_rows), flush=True)
     channels_last = cuda if args.channels_last is None else args.channels_last
     rows = run(
         cells,
@@ -243,10 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         min_time=args.min_time,
         rounds=args.rounds,
     )
-    env = environment()
-    print(f"torch {env['torch']}, {env.get('gpu') or env['processor']}, {env['cpu_count']} threads")
     print(format_table(rows))
-    write_json(args.json, env, rows)
+    write_json(args.json, env, [*format_rows, *rows])
     return 0
 
 
