@@ -1,0 +1,235 @@
+"""Tables and figures of results/cifar10-5k.md, from the small files of each finished run.
+
+``collect(out, results, names)`` copies ``NAME.metrics.jsonl``, ``NAME.summary.json``, ``NAME.config.json`` (and
+``NAME.eval.json`` once ``cutmix eval`` has run) of every finished run directory into ``results``, then
+:func:`render` rebuilds ``results/tables.md`` and the figures from those copies alone, so the tables can be remade
+from what is committed: ``python scripts/tables_5k.py results/cifar10-5k``.
+
+Errors are top-1 on the 10 000 test images, in %, mean ± sample sd over seeds. "final" is the last epoch (what a
+user gets), "best" the lowest of the evaluated epochs (every ``epochs / 20``; optimistic, as it picks on the
+test set). Differences are paired by seed (same seed = same initial weights and data order): mean ± sd of
+``arm - reference`` and how many seeds the arm is lower.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cutmix.evaluate.report import mean_sd, table
+
+NAME = re.compile(r"^(?P<method>.+?)(?:-e(?P<epochs>\d+))?-s(?P<seed>\d+)$")
+CORE = ("none", "cutmix", "cutmix-p1", "mixup", "cutout")
+WHAT = {
+    "none": "baseline (crop + flip)",
+    "cutmix": "CutMix α 1, p 0.5 (paper's CIFAR recipe)",
+    "cutmix-p1": "CutMix α 1, p 1",
+    "mixup": "Mixup α 1, p 1",
+    "cutout": "Cutout 16 px, p 1",
+    "cutmix-gaussian": "CutMix, centre-Gaussian box",
+    "cutmix-fixed": "CutMix, fixed 16×16 box (λ = 0.75)",
+    "cutmix-onehot": "CutMix, one-hot label (larger area)",
+    "cutmix-scheduled": "CutMix, p 0 → 1 linear (scheduled)",
+    "cutmix-complete": "CutMix, complete label (0.5 / 0.5)",
+    "cutmix-a0.5": "CutMix α 0.5",
+    "cutmix-a2": "CutMix α 2",
+    "feature-cutmix-layer1": "feature CutMix after stage 1",
+    "feature-cutmix-layer2": "feature CutMix after stage 2",
+    "feature-cutmix-layer3": "feature CutMix after stage 3",
+    "cutmix-per-sample": "CutMix, a box per sample",
+}
+KINDS = ("metrics.jsonl", "summary.json", "config.json", "eval.json")
+
+
+def copy_finished(out: Path, results: Path, names: Sequence[str]) -> int:
+    """Copy the small files of every finished run ``out/NAME`` to ``results/NAME.KIND``; returns how many runs."""
+    results.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for name in names:
+        run = out / name
+        if not (run / "summary.json").is_file():
+            continue
+        for kind in KINDS:
+            if (run / kind).is_file():
+                shutil.copyfile(run / kind, results / f"{name}.{kind}")
+        copied += 1
+    print(f"copied {copied} finished run(s) of {len(names)} into {results}")
+    return copied
+
+
+def collect(out: Path, results: Path, names: Sequence[str]) -> int:
+    """Copy the finished runs' small files (:func:`copy_finished`) and rebuild the tables there."""
+    copy_finished(out, results, names)
+    print(render(results))
+    return 0
+
+
+def load(results: Path) -> list[dict[str, Any]]:
+    """Every collected run: name, method, epochs, seed, metrics, summary, config (and eval when present)."""
+    runs = []
+    for summary in sorted(results.glob("*.summary.json")):
+        name = summary.name[: -len(".summary.json")]
+        match = NAME.match(name)
+        if match is None:
+            continue
+        metrics = [json.loads(line) for line in (results / f"{name}.metrics.jsonl").read_text().splitlines() if line]
+        config = json.loads((results / f"{name}.config.json").read_text())
+        evaluated = results / f"{name}.eval.json"
+        runs.append({"name": name, "method": match["method"], "epochs": int(match["epochs"] or config["epochs"]),
+                     "seed": int(match["seed"]), "metrics": metrics, "summary": json.loads(summary.read_text()),
+                     "config": config, "eval": json.loads(evaluated.read_text()) if evaluated.is_file() else None})
+    return runs
+
+
+def _evaluated(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in run["metrics"] if "val_top1_err" in m]
+
+
+def final_err(run: dict[str, Any]) -> float:
+    return _evaluated(run)[-1]["val_top1_err"]
+
+
+def best_err(run: dict[str, Any]) -> float:
+    return min(m["val_top1_err"] for m in _evaluated(run))
+
+
+def clean_train_err(run: dict[str, Any]) -> float | None:
+    return _evaluated(run)[-1].get("train_eval_top1_err")
+
+
+def batch_train_err(run: dict[str, Any]) -> float:
+    """The last epoch's training error on the (augmented, possibly mixed) batches, against the unmixed labels."""
+    return run["metrics"][-1]["train_top1_err"]
+
+
+def wall_minutes(run: dict[str, Any]) -> float:
+    return run["summary"]["wall_time_s"] / 60
+
+
+def pick(runs: list[dict[str, Any]], method: str, epochs: int) -> dict[int, dict[str, Any]]:
+    """The runs of one method and budget, by seed."""
+    return {r["seed"]: r for r in runs if r["method"] == method and r["epochs"] == epochs}
+
+
+def paired(arm: dict[int, dict[str, Any]], ref: dict[int, dict[str, Any]], fn=final_err) -> str:
+    """``arm - ref`` over the seeds both have: mean ± sd in points, and the seeds where the arm is lower."""
+    seeds = sorted(set(arm) & set(ref))
+    if not seeds or arm is ref:
+        return "–"
+    diffs = [fn(arm[s]) - fn(ref[s]) for s in seeds]
+    lower = sum(d < 0 for d in diffs)
+    return f"{mean_sd(diffs)} ({lower}/{len(seeds)} lower)"
+
+
+def _row(label: str, by_seed: dict[int, dict[str, Any]], ref: dict[int, dict[str, Any]] | None) -> list[str]:
+    rs = [by_seed[s] for s in sorted(by_seed)]
+    return [label, ",".join(str(s) for s in sorted(by_seed)), mean_sd([final_err(r) for r in rs]),
+            mean_sd([best_err(r) for r in rs]), mean_sd([clean_train_err(r) for r in rs]),
+            mean_sd([batch_train_err(r) for r in rs]),
+            "–" if ref is None else paired(by_seed, ref),
+            f"{statistics.fmean(wall_minutes(r) for r in rs):.0f}"]
+
+
+HEADER = ["arm", "seeds", "final test err (%)", "best test err (%)", "clean train err (%)",
+          "train-batch err (%)", "final vs reference (pts)", "wall (min)"]
+
+
+def arm_table(runs: list[dict[str, Any]], methods: Sequence[str], epochs: int, reference: str) -> str:
+    ref = pick(runs, reference, epochs)
+    rows = [_row(f"{m}: {WHAT.get(m, m)}", pick(runs, m, epochs), None if m == reference else ref)
+            for m in methods if pick(runs, m, epochs)]
+    return table(HEADER, rows) if rows else "(no finished runs yet)"
+
+
+def crossover_table(runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for epochs in (25, 50, 100, 200):
+        none, mix = pick(runs, "none", epochs), pick(runs, "cutmix", epochs)
+        if not none and not mix:
+            continue
+        rows.append([str(epochs), ",".join(map(str, sorted(set(none) & set(mix)))) or "–",
+                     mean_sd([final_err(r) for r in none.values()]), mean_sd([final_err(r) for r in mix.values()]),
+                     paired(mix, none), mean_sd([clean_train_err(r) for r in none.values()]),
+                     mean_sd([clean_train_err(r) for r in mix.values()]),
+                     f"{statistics.fmean(wall_minutes(r) for r in [*none.values(), *mix.values()]):.0f}"])
+    header = ["epochs", "paired seeds", "none: final err (%)", "CutMix: final err (%)", "CutMix − none (pts)",
+              "none: clean train err (%)", "CutMix: clean train err (%)", "wall per run (min)"]
+    return table(header, rows) if rows else "(no finished runs yet)"
+
+
+def figures(runs: list[dict[str, Any]], results: Path) -> list[str]:
+    try:
+        from cutmix.viz._mpl import pyplot, save
+    except ImportError:
+        return []
+    plt = pyplot()
+    made = []
+    core = {m: pick(runs, m, 200) for m in CORE}
+    if any(core.values()):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for method, by_seed in core.items():
+            if not by_seed:
+                continue
+            epochs = [m["epoch"] for m in _evaluated(next(iter(by_seed.values())))]
+            curves = [[m["val_top1_err"] * 100 for m in _evaluated(r)] for r in by_seed.values()]
+            n = min(len(c) for c in curves)
+            ax.plot(epochs[:n], [statistics.fmean(c[i] for c in curves) for i in range(n)],
+                    label=f"{method} ({len(curves)} seeds)", marker=".")
+        ax.set(xlabel="epoch", ylabel="test top-1 error (%), mean over seeds", ylim=(15, 50),
+               title="CIFAR-10, 5 000 training images, ResNet-20, 200 epochs")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        made.append(str(save(fig, results / "core-curves.png").name))
+    fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(10, 4))
+    plotted = False
+    for method in ("none", "cutmix"):
+        points = [(e, pick(runs, method, e)) for e in (25, 50, 100, 200)]
+        points = [(e, rs) for e, rs in points if rs]
+        if not points:
+            continue
+        plotted = True
+        errs = [[final_err(r) * 100 for r in rs.values()] for _, rs in points]
+        means = [statistics.fmean(v) for v in errs]
+        sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in errs]
+        walls = [statistics.fmean(wall_minutes(r) for r in rs.values()) for _, rs in points]
+        ax_e.errorbar([e for e, _ in points], means, yerr=sds, marker="o", capsize=3, label=method)
+        ax_t.errorbar(walls, means, yerr=sds, marker="o", capsize=3, label=method)
+    if plotted:
+        ax_e.set(xscale="log", xlabel="epochs (each its own cosine schedule)", ylabel="final test top-1 error (%)")
+        ax_t.set(xscale="log", xlabel="wall-clock per run (min, 1 CPU thread)", ylabel="final test top-1 error (%)")
+        for ax in (ax_e, ax_t):
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle("Where CutMix starts to pay: none vs CutMix by budget (mean ± sd over seeds)")
+        made.append(str(save(fig, results / "crossover.png").name))
+    else:
+        plt.close(fig)
+    return made
+
+
+def render(results: Path) -> str:
+    runs = load(results)
+    ablation_methods = ["none", "cutmix", *(m for m in WHAT if m not in CORE)]
+    text = "\n\n".join([
+        "<!-- made by: python scripts/tables_5k.py results/cifar10-5k (from the files in this folder) -->",
+        "## Core arms, 200 epochs (reference: none)",
+        arm_table(runs, CORE, 200, "none"),
+        "## Crossover: none vs CutMix by budget",
+        crossover_table(runs),
+        "## Ablations, 100 epochs (reference: CutMix α 1, p 0.5 at 100 epochs)",
+        arm_table(runs, ablation_methods, 100, "cutmix"),
+        "Figures: " + (", ".join(figures(runs, results)) or "none yet"),
+    ]) + "\n"
+    (results / "tables.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(render(Path(sys.argv[1] if len(sys.argv) > 1 else "results/cifar10-5k")))
