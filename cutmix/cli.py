@@ -7,54 +7,49 @@ import json
 import sys
 from collections.abc import Sequence
 
-# flag -> (section, key) in the training config; flags default to None so that only given ones override a preset
-TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
-    "data": ("data", "dataset"),
-    "val_data": ("data", "val"),
-    "data_root": ("data", "root"),
-    "download": ("data", "download"),
-    "augment": ("data", "augment"),
-    "image_size": ("data", "image_size"),
-    "workers": ("data", "num_workers"),
-    "train_samples": ("data", "train_samples"),
-    "val_samples": ("data", "val_samples"),
-    "train_eval_samples": ("data", "train_eval_samples"),
-    "skip_corrupt": ("data", "skip_corrupt"),
-    "resident": ("data", "resident"),
-    "pad_mode": ("data", "pad_mode"),
-    "model": ("model", "name"),
-    "mix": ("mix", "method"),
-    "alpha": ("mix", "alpha"),
-    "prob": ("mix", "prob"),
-    "schedule": ("mix", "schedule"),
-    "per_sample": ("mix", "per_sample"),
-    "box": ("mix", "box"),
-    "placement": ("mix", "placement"),
-    "label": ("mix", "label"),
-    "cutout_size": ("mix", "cutout_size"),
-    "mixup_alpha": ("mix", "mixup_alpha"),
-    "switch_prob": ("mix", "switch_prob"),
-    "layers": ("mix", "layers"),
-    "lr": ("optim", "lr"),
-    "lr_schedule": ("optim", "schedule"),
-    "weight_decay": ("optim", "weight_decay"),
-    "warmup_epochs": ("optim", "warmup_epochs"),
-    "label_smoothing": ("optim", "label_smoothing"),
-    "optim_impl": ("optim", "impl"),
-    "epochs": (None, "epochs"),
-    "batch_size": (None, "batch_size"),
-    "eval_batch_size": (None, "eval_batch_size"),
-    "eval_every": (None, "eval_every"),
-    "seed": (None, "seed"),
-    "device": (None, "device"),
-    "amp": (None, "amp"),
-    "channels_last": (None, "channels_last"),
-    "compile": (None, "compile"),
-    "out": (None, "out"),
-    "name": (None, "name"),
-    "max_steps": (None, "max_steps"),
-    "threads": (None, "threads"),
-}
+GROUPS = {None: "run", "data": "data", "model": "model", "mix": "regulariser", "optim": "optimisation"}
+KIND_METAVARS = {"int": "N", "float": "X", "str": "TEXT", "list[str]": "A,B", "list[float]": "X,Y"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (the usage is in ``--help``), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _flag_type(s):
+    """The argparse ``type`` of a setting's flag: parsed by the field's type, then its choices and range checked."""
+    from cutmix.train.settings import SettingError, check, parse
+
+    def convert(text: str):
+        try:
+            value = parse(s, text, s.path)
+            check(s, value, s.path)
+        except SettingError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return value
+
+    convert.__name__ = s.kind
+    return convert
+
+
+def add_setting_flags(p: argparse.ArgumentParser, groups: dict[str | None, argparse._ArgumentGroup]) -> None:
+    """One flag per declared setting that has one, in its section's group, its help ending with the default."""
+    from cutmix.train import config as cfg
+    from cutmix.train.settings import help_text
+
+    groups = {section: groups.get(section) or p.add_argument_group(title) for section, title in GROUPS.items()}
+    for s in cfg.all_settings().values():
+        if s.spec.flag is None:
+            continue
+        common = {"dest": s.path, "default": None, "help": help_text(s)}
+        if s.kind == "bool":
+            groups[s.section].add_argument(s.spec.flag, action=argparse.BooleanOptionalAction, **common)
+            continue
+        metavar = s.spec.metavar or ("{" + ",".join(s.spec.choices) + "}" if s.spec.choices else
+                                     KIND_METAVARS[s.kind])
+        groups[s.section].add_argument(s.spec.flag, type=_flag_type(s), metavar=metavar, **common)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -62,87 +57,39 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "train",
         help="train a classifier with CutMix or another regulariser",
         description="Train a classifier with a regulariser. Defaults: the builtin 'shapes' dataset, ResNet-20, "
-        "CutMix (alpha 1, prob 0.5), a few CPU minutes. Precedence: defaults < --preset < flags < --set.",
+        "CutMix (alpha 1, prob 0.5), a few CPU minutes. Precedence: defaults < --preset < flags < --set. Every "
+        "setting has a key for --set (cutmix train --print-config shows them all).",
         epilog="examples:\n"
         "  cutmix train                                   # shapes, CutMix, CPU minutes\n"
         "  cutmix train --mix none                        # the baseline\n"
         "  cutmix train --preset cifar10-resnet18 --data ../shared/data/cifar10-jpeg/cifar10-train.zip \\\n"
         "               --val-data ../shared/data/cifar10-jpeg/cifar10-test.zip\n"
-        "  cutmix train --resume runs/shapes-resnet20-cutmix-s0\n"
+        "  cutmix train --model pyramidnet110 --set model.kwargs.alpha=48\n"
+        "  cutmix train --resume runs/shapes-resnet20-cutmix-s0 --epochs 12   # continue, and extend to 12 epochs\n"
         "  torchrun --nproc-per-node 2 -m cutmix train --preset cifar10-resnet18",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("run")
     g.add_argument("--preset", help="a preset name (see --list-presets) or a .toml file")
-    g.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    g.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
+    g.add_argument("--list-presets", action="store_true", help="print the presets, one line each, and exit")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt; only --epochs, --threads, "
+                   "--progress, --eval-every, --save-every and --ddp-timeout may change")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any setting, e.g. --set optim.lr=0.05 --set model.kwargs.alpha=48 (repeatable)")
     g.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int, help="per process")
-    g.add_argument("--eval-batch-size", type=int)
-    g.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N epochs and after the last (default 1)")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="autocast on CUDA")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory format (default: on for a CPU, on CUDA with --amp)")
-    g.add_argument("--compile", action="store_const", const=True, default=None, help="torch.compile the model")
-    g.add_argument("--threads", type=int, help="CPU threads")
-    g.add_argument("--out", help="parent directory of run directories (default: runs)")
-    g.add_argument("--name", help="run directory name (default: dataset-model-mix-sSEED)")
-    g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-    g = p.add_argument_group("data")
-    g.add_argument("--data", help="shapes (default), cifar10, cifar100, or an ImageFolder directory / zip")
-    g.add_argument("--val-data", help="validation set (default: the dataset's own test split)")
-    g.add_argument("--data-root", help="directory of torchvision's CIFAR files (default: data)")
-    g.add_argument("--download", action="store_const", const=True, default=None, help="download CIFAR if absent")
-    g.add_argument("--augment", choices=["auto", "crop-flip", "imagenet", "none"])
-    g.add_argument("--image-size", type=int)
-    g.add_argument("--workers", type=int, help="DataLoader workers for per-image decoding (ImageNet-style sets)")
-    g.add_argument("--train-samples", type=int, help="use (or generate) only this many training images (a seeded "
-                   "subset keeping each class's share)")
-    g.add_argument("--val-samples", type=int)
-    g.add_argument("--train-eval-samples", type=int, metavar="N", help="also evaluate N training images, unaugmented "
-                   "and unmixed, at each evaluation (the train/validation gap)")
-    g.add_argument("--skip-corrupt", action="store_const", const=True, default=None,
-                   help="skip unreadable images (counted) instead of stopping")
-    g.add_argument("--resident", choices=["auto", "on", "off"],
-                   help="hold in-memory sets on the training device and augment there (auto: on CUDA when the set "
-                   "fits in a quarter of the free memory)")
-    g.add_argument("--pad-mode", choices=["zeros", "reflect"], help="padding of the random crop (default zeros)")
-
-    g = p.add_argument_group("model")
-    g.add_argument("--model", help="resnet20 (default), preact_resnet18, pyramidnet200, tv:resnet50, timm:NAME ...")
-
-    g = p.add_argument_group("regulariser")
-    g.add_argument("--mix", choices=["none", "cutmix", "mixup", "cutout", "cutmix+mixup", "feature-cutmix",
-                                     "manifold-mixup"])
-    g.add_argument("--alpha", type=float, help="Beta(alpha, alpha) of CutMix (or of Mixup with --mix mixup)")
-    g.add_argument("--prob", type=float, help="chance to mix a batch (a sample with --per-sample)")
-    g.add_argument("--schedule", choices=["constant", "linear"], help="linear: prob grows from 0 (Scheduled CutMix)")
-    g.add_argument("--per-sample", action="store_const", const=True, default=None, help="a box and lambda per sample")
-    g.add_argument("--box", choices=["uniform", "gaussian", "fixed"])
-    g.add_argument("--placement", choices=["clip", "inside"])
-    g.add_argument("--label", choices=["area", "onehot", "complete"])
-    g.add_argument("--cutout-size", type=int)
-    g.add_argument("--mixup-alpha", type=float)
-    g.add_argument("--switch-prob", type=float, help="cutmix+mixup: chance of Mixup per batch")
-    g.add_argument("--layers", type=lambda s: s.split(","), help="feature-level mixing layers, comma-separated "
-                   "('' or input = the images)")
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float)
-    g.add_argument("--lr-schedule", choices=["cosine", "step", "constant"])
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--warmup-epochs", type=float)
-    g.add_argument("--label-smoothing", type=float)
-    g.add_argument("--optim-impl", choices=["auto", "fused", "foreach", "loop"],
-                   help="SGD kernels (auto: fused on CUDA, the plain loop on CPU)")
+    add_setting_flags(p, {None: g})
     return p
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line gives, by path: flags first, then ``--set`` in order (later ones win)."""
+    from cutmix.train import config as cfg
+
+    given = {path: getattr(args, path) for path in cfg.all_settings() if getattr(args, path, None) is not None}
+    for text in args.set:
+        key, value = cfg.parse_override(text)
+        given[key] = value
+    return given
 
 
 def build_config(args: argparse.Namespace):
@@ -151,32 +98,33 @@ def build_config(args: argparse.Namespace):
     config = cfg.TrainConfig()
     if args.preset:
         cfg.apply(config, cfg.load_preset(args.preset), f"preset {args.preset}")
-    for flag, (section, key) in TRAIN_FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is None:
-            continue
-        cfg.set_value(config if section is None else getattr(config, section), key, value, f"--{flag}")
-    if args.no_progress:
-        config.progress = False
-    for override in args.set:
-        cfg.apply_override(config, override)
+    for path, value in given_settings(args).items():
+        cfg.put(config, path, value, path)
     return cfg.validate(config)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cutmix.train import config as cfg
-    from cutmix.train.engine import train
+    from cutmix.train.engine import plan_resume, train
 
     if args.list_presets:
-        for name in cfg.preset_names():
-            print(name)
+        names = cfg.preset_names()
+        width = max(map(len, names))
+        for name in names:
+            print(f"{name:<{width}}  {cfg.preset_description(name)}")
         return 0
     if args.resume:
-        result = train(None, resume=args.resume)  # type: ignore[arg-type]
+        if args.preset:
+            raise ValueError("--preset cannot be combined with --resume: a run keeps its own settings")
+        changes = given_settings(args)
+        if args.print_config:
+            print(json.dumps(cfg.to_dict(plan_resume(args.resume, changes).config), indent=2))
+            return 0
+        result = train(None, resume=args.resume, changes=changes)
         return 130 if result.interrupted else 0
     config = build_config(args)
     if args.print_config:
-        print(json.dumps(cfg.to_dict(config), indent=2))
+        print(json.dumps(cfg.to_dict(cfg.resolve_paths(config)), indent=2))
         return 0
     result = train(config)
     return 130 if result.interrupted else 0
@@ -236,10 +184,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from cutmix.viz.grid import mix_grid
 
     if args.num_images < 2:
-        raise SystemExit("cutmix show: --num-images must be at least 2 (mixing needs partners)")
+        raise ValueError(f"--num-images must be at least 2 (mixing needs partners), got {args.num_images}")
     dataset = cdata.open_dataset(args.data, args.split, root=args.data_root)
     if not isinstance(dataset, cdata.ImageSet):
-        raise SystemExit(f"cutmix show: {args.data} has images of different sizes; show needs one size")
+        raise ValueError(f"--data {args.data} has images of different sizes; show needs one size")
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[: args.num_images]
     images, labels = dataset.images[pick], dataset.labels[pick]
     rows = show_rows(images, labels, len(dataset.classes), args.seed)
@@ -329,9 +277,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_USAGE = """usage: cutmix bench [OPTIONS]        op throughput against a memory-copy bound and installed anchors
+       cutmix bench step [OPTIONS]   CutMix's share of a whole training step (see cutmix bench step --help)
+"""
+
+
+def cmd_bench(argv: list[str]) -> int:
+    """``cutmix bench step ...`` -> the step benchmark, ``cutmix bench ...`` -> the op benchmarks (their parsers)."""
+    if argv[:1] == ["step"]:
+        from cutmix.bench.step import main as step_main
+
+        return step_main(argv[1:])
+    from cutmix.bench.ops import main as bench_main
+
+    if argv[:1] in (["-h"], ["--help"]):
+        print(BENCH_USAGE)
+        print("options of the op benchmarks (cutmix bench):")
+    return bench_main(argv)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception as one line: an OSError names its file, a multi-line message is joined."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    text = str(err).strip() or type(err).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cutmix", description="CutMix and friends: train, evaluate, show, "
-                                     "benchmark.")
+    """Run a subcommand. A user's mistake is one line on stderr and exit status 2, a failure of the machine (a full
+    disk, a stalled DDP rank) one line and status 1; neither prints a traceback."""
+    from cutmix.train.errors import RunFailure, UsageError
+
+    parser = Parser(prog="cutmix", description="CutMix and friends: train, evaluate, show, benchmark.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,report,show,bench}")
     _train_parser(sub)
     _eval_parser(sub)
@@ -340,21 +318,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("bench", help="op benchmarks (cutmix bench --help) and CutMix's share of a training step "
                    "(cutmix bench step --help)", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["bench", "step"]:
-        from cutmix.bench.step import main as step_main
-
-        return step_main(argv[2:])
-    if argv[:1] == ["bench"]:
-        from cutmix.bench.ops import main as bench_main
-
-        return bench_main(argv[1:])
-    args = parser.parse_args(argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return cmd_bench(argv[1:])
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a parse error already printed in one line
+        return stop.code if isinstance(stop.code, int) else 2
+    command = f"cutmix {args.command}"
     try:
         commands = {"train": cmd_train, "eval": cmd_eval, "report": cmd_report, "show": cmd_show}
         return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"cutmix {args.command}: error: {err}", file=sys.stderr)
+    except (UsageError, ValueError, FileNotFoundError, ImportError) as err:
+        print(f"{command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except (RunFailure, OSError) as err:
+        print(f"{command}: failed: {_one_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

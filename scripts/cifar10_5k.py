@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help=f"directory of the zips (default: the first of {', '.join(DATA_DIRS)})")
     parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")
     parser.add_argument("--slots", type=int, default=2, help="runs at a time (OUT/.slots overrides it while running)")
+    parser.add_argument("--first", default="", help="comma list of run names to train before the rest, in this order "
+                        "(to land what matters most when time is short)")
     parser.add_argument("--results", default=str(ROOT / "results" / "cifar10-5k"), help="collect: where to copy")
     args = parser.parse_args(argv)
     groups = tuple(g for g in args.groups.split(",") if g)
@@ -107,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--groups: unknown {', '.join(sorted(set(groups) - set(GROUPS)))}; known: {', '.join(GROUPS)}")
     out = Path(args.out).expanduser().resolve()
     jobs = plan(find_data(args.data) if args.action == "run" else Path("DATA"), groups)
+    first = [n for n in args.first.split(",") if n]
+    unknown = sorted(set(first) - {j.name for j in jobs})
+    if unknown:
+        parser.error(f"--first: no run named {', '.join(unknown)} in the groups {', '.join(groups)}")
+    jobs.sort(key=lambda j: first.index(j.name) if j.name in first else len(first))
     if args.action == "list":
         for j in jobs:
             print(f"{state(out / j.name):7s} {j.name}")

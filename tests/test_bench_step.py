@@ -23,7 +23,7 @@ def test_formats_are_timed_side_by_side_with_the_speedup_over_eager(tmp_path, ca
     assert eager["speedup"] == 1.0
     assert nhwc["speedup"] == pytest.approx(eager["step_ms"] / nhwc["step_ms"], rel=0.01)
     for r in rows:
-        assert r["images_per_s"] == pytest.approx(4 / r["step_ms"] * 1000, rel=0.01)
+        assert r["images_per_s"] == pytest.approx(4 / r["step_ms"] * 1000, rel=0.01, abs=0.06)  # printed to 0.1
 
 
 def test_a_failed_compile_is_timed_eagerly_and_says_so(monkeypatch):
@@ -40,7 +40,5 @@ def test_a_failed_compile_is_timed_eagerly_and_says_so(monkeypatch):
 def test_unknown_format_is_named(capsys):
     with pytest.raises(ValueError, match="formats: unknown 'nhwc'"):
         step.compare_formats("resnet8", (2, 3, 8, 8), torch.device("cpu"), ("nhwc",))
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "step", "--models", "resnet8:2x3x8x8", "--formats", "eager,nhwc"])
-    assert exit_info.value.code == 2
+    assert cli.main(["bench", "step", "--models", "resnet8:2x3x8x8", "--formats", "eager,nhwc"]) == 2
     assert "--formats: unknown nhwc" in capsys.readouterr().err

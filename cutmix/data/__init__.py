@@ -23,7 +23,7 @@ from cutmix.data.augment import (
     random_crop_flip,
 )
 from cutmix.data.cifar import CIFAR_NAMES, load_cifar
-from cutmix.data.folder import FolderDataset
+from cutmix.data.folder import FolderDataset, Skipped, collate_skipping
 from cutmix.data.imageset import ImageSet
 from cutmix.data.normalize import MEAN_STD, normalize
 from cutmix.data.shapes import SHAPES, load_shapes
@@ -39,6 +39,8 @@ __all__ = [
     "ImageSet",
     "Lighting",
     "MixedSizeError",
+    "Skipped",
+    "collate_skipping",
     "crop_flip",
     "crop_flip_params",
     "eval_transform",
@@ -81,7 +83,7 @@ def open_dataset(
         try:
             return load_images(path, cache_dir=cache_dir, skip_corrupt=skip_corrupt)
         except MixedSizeError:
-            return FolderDataset(path)
+            return FolderDataset(path, skip_corrupt=skip_corrupt)
     if path.exists():
         raise ValueError(f"dataset {spec!r} is a file but not a .zip archive of an ImageFolder tree")
     if "/" in spec or os.sep in spec or path.suffix:

@@ -106,7 +106,8 @@ def load_images(
     skipped = list(entry["skipped"])
     if skipped and not skip_corrupt:  # the cached entry was built with skip_corrupt=True
         raise CorruptImageError(
-            f"cannot decode {skipped[0]} (recorded in the cache {entry_file}); pass skip_corrupt=True to skip it"
+            f"cannot decode {skipped[0]} (recorded in the cache {entry_file}); skip it with skip_corrupt=True "
+            "(cutmix train --skip-corrupt)"
         )
     if skipped:
         _warn_skipped(source, skipped)

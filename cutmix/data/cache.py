@@ -16,8 +16,6 @@ from typing import Any
 
 import torch
 
-from cutmix.data.source import dataset_name
-
 FORMAT_VERSION = 1
 ENV_VAR = "CUTMIX_CACHE"
 
@@ -48,7 +46,8 @@ def fingerprint(path: Path) -> str:
 def entry_path(source: Path, cache_dir: str | os.PathLike[str] | None) -> Path:
     """Where the cache entry for ``source`` lives (whether or not it exists yet)."""
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return directory / f"{dataset_name(source) or 'images'}-{fingerprint(source)[:20]}.pt"
+    stem = source.name[: -len(".zip")] if source.name.lower().endswith(".zip") else source.name
+    return directory / f"{stem or 'images'}-{fingerprint(source)[:20]}.pt"
 
 
 def load_entry(path: Path) -> dict[str, Any] | None:

@@ -34,8 +34,9 @@ def load_cifar(
             raise
         where = Path(root).expanduser().absolute() / cls.base_folder
         raise FileNotFoundError(
-            f"{name} was not found (or is incomplete) in {where}; pass --download (download=True) to fetch it "
-            f"into {Path(root).expanduser().absolute()}, or point --root at the folder that holds {cls.base_folder}"
+            f"{name} was not found (or is incomplete) in {where}; download=True fetches it into "
+            f"{Path(root).expanduser().absolute()} (cutmix train --download), or give as root the folder that holds "
+            f"{cls.base_folder} (cutmix train --data-root DIR)"
         ) from exc
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)

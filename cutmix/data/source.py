@@ -28,10 +28,19 @@ class MixedSizeError(ValueError):
     """Images of different sizes where one tensor needs one size: use the lazy ``FolderDataset`` instead."""
 
 
+# Folder names that say which split a tree is, not which dataset (``imagenet/train``, ``imagenet/val``).
+SPLIT_WORDS = ("train", "training", "val", "valid", "validation", "test", "eval")
+
+
 def dataset_name(path: Path) -> str:
-    """A dataset's name from its path: the file name without ``.zip``, or the directory name."""
+    """A dataset's name from its path: the file name without ``.zip``, or the directory name, prefixed with its
+    parent's when the directory is only a split (``imagenet/train`` -> ``imagenet-train``, not ``train``)."""
     name = path.name
-    return name[: -len(".zip")] if name.lower().endswith(".zip") else name
+    if name.lower().endswith(".zip"):
+        return name[: -len(".zip")]
+    if name.lower() in SPLIT_WORDS and path.parent.name:
+        return f"{path.parent.name}-{name}"
+    return name
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:
@@ -139,10 +148,15 @@ class Reader:
 
 def decode(data: bytes, where: str) -> np.ndarray:
     """Decode image bytes with Pillow into an RGB uint8 array [H, W, 3]; ``where`` names the file in errors."""
+    if not data:
+        raise CorruptImageError(f"cannot decode {where}: the file is empty (0 bytes)")
     try:
         with PIL.Image.open(io.BytesIO(data)) as image:
             return np.array(image.convert("RGB"))  # writable, so torch.from_numpy accepts it
     except MemoryError:
         raise
+    except PIL.UnidentifiedImageError as exc:  # its message names the in-memory buffer, not the file
+        raise CorruptImageError(f"cannot decode {where}: not an image format Pillow can identify "
+                                f"({len(data)} bytes)") from exc
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ... for damaged files
         raise CorruptImageError(f"cannot decode {where}: {type(exc).__name__}: {exc}") from exc

@@ -55,7 +55,22 @@ def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> LoadedRun:
-    """Rebuild the run's model from its saved config and load the weights of ``checkpoint``."""
+    """Rebuild the run's model from its saved config and load the weights of ``checkpoint``, for inference.
+
+    ``checkpoint`` is "best" (best.pt, else last.pt), "last" or a path; ``device`` "auto", "cpu", "cuda", ... The
+    model comes in eval mode on that device. It expects normalised float input; ``classifier`` wraps it with the
+    run's normalisation, so it takes float images in [0, 1], [N, 3, H, W], at the training size (the dataset's
+    size; ``config.data.image_size`` for ImageNet-style sets)::
+
+        from cutmix.evaluate.runs import load_run
+
+        run = load_run("runs/shapes-resnet20-cutmix-s0", device="cpu")
+        with torch.inference_mode():
+            probs = run.classifier(images.float() / 255).softmax(1)   # images: uint8 [N, 3, 32, 32]
+        names = [run.classes[i] for i in probs.argmax(1).tolist()]
+
+    Checkpoints load with ``torch.load(weights_only=True)`` (older ones with the NumPy types they need allowed).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")

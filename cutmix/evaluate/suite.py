@@ -25,6 +25,12 @@ from cutmix.evaluate.runs import LoadedRun, load_run
 from cutmix.train.data import open_eval_set
 
 SUITES = ("cls", "calib", "loc", "robust", "ood")
+# figure key in eval.json -> the suite that draws it
+FIGURE_SUITES = {"confusion": "cls", "reliability": "calib", "cam": "loc", "occlusion_center": "robust",
+                 "occlusion_boundary": "robust", "in_between_mixup": "robust", "in_between_cutmix": "robust",
+                 "ood": "ood"}
+# what must match for an earlier evaluation's suites to sit beside new ones in one eval.json
+SAME_EVALUATION = ("checkpoint", "epoch", "dataset", "samples", "seed")
 
 
 @dataclass
@@ -234,11 +240,67 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions | None = None) -> dic
     finally:
         stages.close()
     result["seconds"] = stages.seconds
+    result["options_by_suite"] = {suite: result["options"] for suite in suites}
     path = run.run_dir / "eval.json"
+    earlier = _read_earlier(path)
+    if earlier is not None:
+        result = merge_results(earlier, result)
+        _remove_stale_figures(earlier, result)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1))
     tmp.replace(path)
     return result
+
+
+def _read_earlier(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        earlier = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"suites": [], "unreadable": True}
+    return earlier if isinstance(earlier, dict) else {"suites": [], "unreadable": True}
+
+
+def merge_results(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` with the suites of an ``earlier`` eval.json that it did not run, when both measured the same
+    checkpoint on the same images (:data:`SAME_EVALUATION`); otherwise the earlier suites are dropped, since one
+    file must not mix two models. ``merge`` records what was replaced, kept and dropped."""
+    before = [s for s in earlier.get("suites", []) if s in SUITES]
+    others = [s for s in before if s not in new["suites"]]
+    same = all(earlier.get(k) == new.get(k) for k in SAME_EVALUATION)
+    kept = others if same else []
+    merged = dict(new)
+    for suite in kept:
+        merged[suite] = earlier.get(suite)
+        if suite in (earlier.get("skipped") or {}):
+            merged.setdefault("skipped", {})[suite] = earlier["skipped"][suite]
+    merged["suites"] = [s for s in SUITES if s in new["suites"] or s in kept]
+    merged["figures"] = {**{k: v for k, v in (earlier.get("figures") or {}).items() if FIGURE_SUITES.get(k) in kept},
+                         **new["figures"]}
+    stage_of = {"cls": "logits", "calib": "logits"}
+    old_seconds = earlier.get("seconds") or {}
+    merged["seconds"] = {**{stage_of.get(s, s): old_seconds[stage_of.get(s, s)] for s in kept
+                            if stage_of.get(s, s) in old_seconds and stage_of.get(s, s) not in new["seconds"]},
+                         **new["seconds"]}
+    old_options = earlier.get("options_by_suite") or {}
+    merged["options_by_suite"] = {**{s: old_options.get(s, earlier.get("options")) for s in kept},
+                                  **new["options_by_suite"]}
+    merged["merge"] = {"replaced": [s for s in new["suites"] if s in before], "kept": kept,
+                       "dropped": [] if same else others, "unreadable": bool(earlier.get("unreadable"))}
+    if not same:
+        differ = [k for k in SAME_EVALUATION if earlier.get(k) != new.get(k)]
+        merged["merge"]["dropped_because"] = ", ".join(f"{k} {earlier.get(k)!r} -> {new.get(k)!r}" for k in differ)
+    return merged
+
+
+def _remove_stale_figures(earlier: dict[str, Any], merged: dict[str, Any]) -> None:
+    """Delete figure files of the earlier evaluation that the merged eval.json no longer lists (a suite re-run
+    without figures, or dropped), so the figures folder never shows numbers the file does not hold."""
+    current = {str(Path(p)) for p in merged["figures"].values()}
+    for path in (earlier.get("figures") or {}).values():
+        if str(Path(path)) not in current:
+            Path(path).unlink(missing_ok=True)
 
 
 def _localisation(run: LoadedRun, data: ImageSet, options: EvalOptions, method: str, result: dict[str, Any],
@@ -325,4 +387,17 @@ def describe(result: dict[str, Any]) -> str:
                      f"AUROC {avg.get('auroc', float('nan')):.2%}")
     for suite, why in (result.get("skipped") or {}).items():
         lines.append(f"  {suite} skipped: {why}")
+    merge = result.get("merge")
+    if merge:
+        parts = []
+        if merge["unreadable"]:
+            parts.append("replaced an unreadable eval.json")
+        if merge["replaced"]:
+            parts.append(f"replaced {', '.join(merge['replaced'])}")
+        if merge["kept"]:
+            parts.append(f"kept {', '.join(merge['kept'])} from the earlier evaluation")
+        if merge["dropped"]:
+            parts.append(f"dropped {', '.join(merge['dropped'])} (measured otherwise: {merge['dropped_because']})")
+        if parts:
+            lines.append(f"  eval.json: {'; '.join(parts)}")
     return "\n".join(lines)

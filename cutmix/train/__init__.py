@@ -1,6 +1,23 @@
-"""The training toolkit behind ``cutmix train`` (extra ``[train]``): configs, data, loop, checkpoints, DDP."""
+"""The training toolkit behind ``cutmix train`` (extra ``[train]``): configs, data, loop, checkpoints, DDP.
 
-from cutmix.train.config import TrainConfig
-from cutmix.train.engine import RunResult, train
+``train`` and ``RunResult`` load the engine on first use, so ``from cutmix.train import config`` (the command
+line's ``--help``) stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["RunResult", "TrainConfig", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RunResult", "train"):
+        from cutmix.train import engine
+
+        return getattr(engine, name)
+    if name == "TrainConfig":
+        from cutmix.train.config import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(f"module 'cutmix.train' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from cutmix import data as cdata
-from cutmix.train.config import TrainConfig
+from cutmix.train.config import TrainConfig, is_path
 from cutmix.train.distributed import Context
 from cutmix.train.loader import InMemoryLoader, LazyLoader, use_resident
 
@@ -29,22 +29,17 @@ class RunData:
     train_eval: InMemoryLoader | None = None  # training images without augmentation or mixing (overfitting)
 
 
-def _is_path(spec: str) -> bool:
-    return spec not in ("shapes", "cifar10", "cifar100", "imagenet") and (
-        spec.endswith(".zip") or "/" in spec or Path(spec).exists())
-
-
 def _open(spec: str, split: str, config: TrainConfig, num_samples: int | None):
     d = config.data
     if spec == "imagenet":
         raise ValueError("the imagenet preset needs the data: --data PATH/train --val-data PATH/val "
                          "(ImageFolder trees or zips of them)")
-    if _is_path(spec) and not Path(spec).exists():
+    if is_path(spec) and not Path(spec).exists():
         raise FileNotFoundError(f"data path {spec} does not exist")
     if spec == "shapes":  # the same generated set for every training seed
         return cdata.load_shapes(split, num_samples=num_samples, size=d.image_size, num_classes=d.num_classes)
-    if _is_path(spec) and d.augment == "imagenet":
-        return cdata.FolderDataset(spec)
+    if is_path(spec) and d.augment == "imagenet":
+        return cdata.FolderDataset(spec, skip_corrupt=d.skip_corrupt)
     return cdata.open_dataset(spec, split, root=d.root, cache_dir=d.cache_dir, download=d.download,
                               skip_corrupt=d.skip_corrupt)
 
@@ -87,13 +82,11 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
     eval_batch = eval_batch_size(config, ctx.device)
     train_set = _open(d.dataset, "train", config, d.train_samples)
     val_spec = d.val or d.dataset
-    if d.val is None and _is_path(d.dataset):
+    if d.val is None and is_path(d.dataset):
         raise ValueError(f"{d.dataset} has no validation split of its own: pass --val-data PATH")
     val_set = _open(val_spec, "val" if val_spec == "shapes" else "test", config, d.val_samples)
-    if isinstance(train_set, cdata.ImageSet):
-        train_set = train_set.subset(d.train_samples)
-    if isinstance(val_set, cdata.ImageSet):
-        val_set = val_set.subset(d.val_samples)
+    train_set = train_set.subset(d.train_samples)  # in-memory and per-image sets alike
+    val_set = val_set.subset(d.val_samples)
     classes = list(train_set.classes)
     if list(val_set.classes) != classes:
         raise ValueError(f"the validation set's classes {list(val_set.classes)[:5]}... differ from the training "
@@ -146,12 +139,14 @@ def open_eval_set(config: TrainConfig, spec: str | None = None, limit: int | Non
     data = _open(spec, "val" if spec == "shapes" else "test", config, num)
     if isinstance(data, cdata.ImageSet):
         return data.subset(num).subset(limit)
+    data = data.subset(num)
     data.transform = cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7))
     n = len(data)
     keep = (torch.arange(n) if limit is None or limit >= n
             else torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, keep.tolist()), batch_size=64,
-                                         num_workers=num_workers)
-    images, labels = zip(*loader, strict=False) if len(keep) else ((), ())
+                                         num_workers=num_workers, collate_fn=cdata.collate_skipping)
+    batches = [(x, y) for x, y, _ in loader if x is not None]
+    images, labels = zip(*batches, strict=False) if batches else ((), ())
     return cdata.ImageSet(torch.cat(images).contiguous(), torch.cat(labels).long(), list(data.classes), None,
                           getattr(data, "name", spec))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+DEFAULT_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,12 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def setup(device_preference: str = "auto") -> Context:
-    """Join the process group when launched by torchrun (NCCL on GPUs, gloo on CPUs)."""
+def setup(device_preference: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> Context:
+    """Join the process group when launched by torchrun (NCCL on GPUs, gloo on CPUs).
+
+    ``timeout_s`` bounds how long a collective waits for the other ranks: one stalled or dead rank then stops the
+    job with an error after that long, instead of freezing it (torch's defaults are 10 to 30 minutes).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_preference, local_rank)
@@ -51,8 +58,15 @@ def setup(device_preference: str = "auto") -> Context:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(seconds=timeout_s))
     return Context(dist.get_rank(), dist.get_world_size(), local_rank, device)
+
+
+def is_timeout(err: BaseException) -> bool:
+    """Whether ``err`` is a collective that gave up waiting (gloo and NCCL word it differently)."""
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("timed out" in text or "timeout" in text)
 
 
 def teardown(ctx: Context) -> None:

@@ -1,10 +1,12 @@
 """The training loop: one process or DDP, CPU or CUDA, with exact resume.
 
 A run directory holds ``config.json`` (the resolved configuration), ``metrics.jsonl`` (one line per epoch),
-``last.pt`` / ``best.pt`` (atomic checkpoints), ``curves.png`` and ``summary.json``. ``train(config,
-resume=RUN_DIR)`` continues an interrupted run: the loader and the mixing draw from generators seeded by
-(seed, rank, epoch, step), and the checkpoint carries model, optimizer, scheduler, scaler, global RNG states and
-the partial epoch's sums, so on a CPU the resumed run ends with the same weights as an uninterrupted one.
+``last.pt`` / ``best.pt`` (atomic checkpoints), ``curves.png`` and ``summary.json``. ``train(None,
+resume=RUN_DIR)`` continues a stopped or crashed run from ``last.pt`` (written at every epoch end, on a signal, and
+every ``save_every`` steps): the loader and the mixing draw from generators seeded by (seed, rank, epoch, step),
+and the checkpoint carries model, optimizer, scheduler, scaler, global RNG states and the partial epoch's sums, so
+on a CPU the resumed run ends with the same weights as an uninterrupted one. ``changes`` may alter only the
+settings declared ``resume=True`` (more epochs, threads, progress, cadences); others are refused by name.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import contextlib
 import functools
 import json
 import math
+import os
 import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,19 @@ from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
 from cutmix.train import config as cfg
 from cutmix.train import distributed
-from cutmix.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cutmix.train.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.train.config import TrainConfig
 from cutmix.train.data import RunData, build_data
+from cutmix.train.errors import RunFailure, UsageError
 from cutmix.train.loader import MIX, seed_for
 from cutmix.train.mixing import Regularizer
+from cutmix.train.rundir import RunLock, claim_run_dir, run_name
+from cutmix.train.settings import coerce
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: RNG states as tensors and plain values (weights_only loading), best_epoch
+STOP_GRACE_S = 15.0  # DDP: how long a signal may wait for the main thread before the process exits without saving
+
+__all__ = ["RunResult", "Trainer", "plan_resume", "run_name", "train"]
 
 
 @dataclass
@@ -122,24 +131,22 @@ def resolve_channels_last(setting: bool | None, device: torch.device, amp: str) 
     return device.type == "cpu" or amp != "none"
 
 
-def run_name(config: TrainConfig) -> str:
-    dataset = Path(config.data.dataset).stem if "/" in config.data.dataset else config.data.dataset
-    model = config.model.name.replace(":", "-").replace("/", "-")
-    return f"{dataset}-{model}-{config.mix.method}-s{config.seed}"
-
-
-def new_run_dir(config: TrainConfig) -> Path:
-    root = Path(config.out)
-    base = config.name or run_name(config)
-    path, i = root / base, 2
-    while path.exists():
-        path, i = root / f"{base}-{i}", i + 1
-    return path
+def _build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The run's model; keyword arguments it does not take are the user's mistake, named as such."""
+    try:
+        return build_model(config.model.name, num_classes, **config.model.kwargs)
+    except TypeError as err:
+        if not config.model.kwargs:
+            raise
+        raise UsageError(f"model {config.model.name} does not take model.kwargs {config.model.kwargs} ({err})") \
+            from None
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, ctx: distributed.Context, run_dir: Path,
+    def __init__(self, config: TrainConfig, ctx: distributed.Context, run_dir: Path | None,
                  checkpoint: dict[str, Any] | None = None) -> None:
+        """Load the data and build the model, optimizer and regulariser; nothing is written (``run_dir`` may be
+        assigned later, once a new run's directory is claimed)."""
         self.config, self.ctx, self.run_dir = config, ctx, run_dir
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -152,8 +159,7 @@ class Trainer:
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
 
-        model = build_model(config.model.name, self.data.num_classes, **config.model.kwargs)
-        model = model.to(ctx.device)
+        model = _build_model(config, self.data.num_classes).to(ctx.device)
         self.channels_last = resolve_channels_last(config.channels_last, ctx.device, config.amp)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -189,6 +195,8 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.epoch_sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
         self.best: float | None = None
+        self.best_epoch: int | None = None  # the epoch whose weights best.pt holds
+        self._reported_skips: set[str] = set()
         self.metrics: list[dict[str, Any]] = []
         self.stop = StopRequest()
         self.started, self.elapsed_before = time.perf_counter(), 0.0
@@ -219,6 +227,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.best = state["global_step"], state["best_val_top1_err"]
+        self.best_epoch = state.get("best_epoch", _best_epoch(state["metrics"], self.best))
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.epoch_sums = state["epoch_sums"].to(self.ctx.device)
         rng = state["rng"][self.ctx.rank] if isinstance(state["rng"], list) else state["rng"]
@@ -226,8 +235,23 @@ class Trainer:
         # The checkpoint is the source of truth: an interruption between the checkpoint and the metrics file must
         # neither lose nor repeat an epoch's line.
         self.metrics = [m for m in state["metrics"] if m["epoch"] <= self.epoch]
-        if self.ctx.is_main:
+        if self.ctx.is_main and self.run_dir is not None:
             self._write_metrics()
+
+    def adopt_newer_best(self) -> str | None:
+        """On resume: a best.pt newer than last.pt (its write succeeded, last.pt's then failed) holds a model that
+        was evaluated and is better than any before it; keep it as the best, so best.pt, the state and the summary
+        agree even if the redone epoch does not reproduce it exactly (GPU). Returns a note, or None."""
+        assert self.run_dir is not None
+        path = self.run_dir / "best.pt"
+        if not path.is_file():
+            return None
+        best = load_checkpoint(path)
+        if best["epoch"] <= self.epoch or best.get("best_val_top1_err") is None:
+            return None
+        self.best, self.best_epoch = best["best_val_top1_err"], best["epoch"]
+        return (f"best.pt holds epoch {best['epoch']}, newer than last.pt (a write failed after it); it stays the "
+                f"best ({self.best:.2%}) unless a later epoch beats it")
 
     def _state(self, interrupted: bool, gather: bool = True) -> dict[str, Any]:
         rngs: Any = rng_state()
@@ -246,6 +270,7 @@ class Trainer:
             "global_step": self.global_step,
             "epoch_sums": self.epoch_sums.cpu(),
             "best_val_top1_err": self.best,
+            "best_epoch": self.best_epoch,
             "rng": rngs,
             "config": cfg.to_dict(self.config),
             "metrics": list(self.metrics),
@@ -256,15 +281,20 @@ class Trainer:
         }
 
     def save(self, interrupted: bool = False, best: bool = False) -> None:
-        """Write last.pt (and best.pt). On an interruption under DDP the ranks may be stopped at different points,
-        so no collective runs then: rank 0 saves its own RNG state only (data order and mixing are counter-seeded
-        and stay exact; model-internal randomness of other ranks, such as dropout, does not)."""
+        """Write best.pt (when ``best``) and then last.pt, the same state to both.
+
+        The order keeps them from disagreeing: if best.pt's write fails, last.pt still holds the previous epoch and
+        a resume redoes this one; if last.pt's fails after it, best.pt is newer than last.pt and a resume keeps it
+        as the best (:meth:`adopt_newer_best`). On an interruption under DDP the ranks may be stopped at different
+        points, so no collective runs then: rank 0 saves its own RNG state only (data order and mixing are
+        counter-seeded and stay exact; model-internal randomness of other ranks, such as dropout, does not)."""
         gather = not (interrupted and self.ctx.distributed)
         state = self._state(interrupted, gather)  # every rank takes part in gathering the RNG states
         if self.ctx.is_main:
-            save_checkpoint(state, self.run_dir / "last.pt")
+            assert self.run_dir is not None
             if best:
                 save_checkpoint(state, self.run_dir / "best.pt")
+            save_checkpoint(state, self.run_dir / "last.pt")
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def prepare(self, images: Tensor) -> Tensor:
@@ -298,6 +328,9 @@ class Trainer:
                                     lr=f"{self.scheduler.get_last_lr()[0]:.4f}")
             if self.config.max_steps is not None and self.global_step >= self.config.max_steps:
                 break
+            every = self.config.save_every
+            if every is not None and self.global_step % every == 0 and self.step_in_epoch < len(loader):
+                self.save()  # mid-epoch: a crash loses at most `save_every` steps (epoch ends always save)
         if bar is not None:
             bar.close()
         return self.step_in_epoch >= len(loader)
@@ -361,8 +394,15 @@ class Trainer:
         return {f"{prefix}_loss": loss / count, f"{prefix}_top1_err": 1 - top1 / count,
                 f"{prefix}_top5_err": 1 - top5 / count, f"{prefix}_images": int(count)}
 
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs or self.global_step >= self.total_steps
+
     def run(self, interrupt_at: int | None = None) -> RunResult:
         config, ctx = self.config, self.ctx
+        if self.finished():
+            self._say(f"{self.run_dir} has finished its {self.epoch} epochs ({self.global_step} steps): nothing to do "
+                      f"(pass --epochs N > {self.epoch} to extend it)")
+            return RunResult(self.run_dir, self.metrics, self.best)  # type: ignore[arg-type]
         if ctx.is_main:
             self._say(f"run {self.run_dir}: {self.data.info['train']}, val {self.data.info['val']}, "
                       f"model {config.model.name}, mix {config.mix.method}, {config.epochs} epochs of "
@@ -373,9 +413,10 @@ class Trainer:
                       f"{f', evaluating every {config.eval_every} epochs' if config.eval_every > 1 else ''})")
         interrupted = False
         self.started = time.perf_counter()
+        self.stop = StopRequest(STOP_GRACE_S if ctx.distributed else None, rank=ctx.rank)
         with self.stop:
             try:
-                while self.epoch < config.epochs and self.global_step < self.total_steps:
+                while not self.finished():
                     epoch_start = time.perf_counter()
                     steps_before = self.step_in_epoch
                     complete = self.train_epoch(interrupt_at)
@@ -393,6 +434,12 @@ class Trainer:
                 self.save(interrupted=True)
                 self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; last.pt saved. Resume "
                           f"with: cutmix train --resume {self.run_dir}")
+            except RuntimeError as err:
+                if not (ctx.distributed and distributed.is_timeout(err)):
+                    raise
+                raise RunFailure(f"rank {ctx.rank}: a collective waited more than {config.ddp_timeout:g} s for the "
+                                 f"other ranks (one stalled or died); the last checkpoint is kept: cutmix train "
+                                 f"--resume {self.run_dir}") from err
         result = RunResult(self.run_dir, self.metrics, self.best, interrupted)
         if not interrupted and ctx.is_main:
             self._summarise(self.elapsed())
@@ -424,10 +471,13 @@ class Trainer:
             "train_images_per_s": round(images_seen / max(seconds, 1e-9), 1),
             "mean_top_target_per_rank": [round(v, 6) for v in per_rank],
         }
+        skipped = self._skipped_files()
+        if skipped:
+            record["skipped_images"] = len(skipped)
         self.metrics.append(record)
         improved = due and (self.best is None or val["val_top1_err"] < self.best)
         if improved:
-            self.best = val["val_top1_err"]
+            self.best, self.best_epoch = val["val_top1_err"], self.epoch + 1
         self.epoch += 1
         self.step_in_epoch = 0
         self.epoch_sums = torch.zeros_like(self.epoch_sums)
@@ -439,8 +489,20 @@ class Trainer:
                      else "")
             scores = (f", val top-1 error {val['val_top1_err']:.2%}, top-5 {val['val_top5_err']:.2%}{clean}" if due
                       else "")
+            self._report_skipped(skipped)
             self._say(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}{scores} "
                       f"({record['train_images_per_s']:.0f} img/s)")
+
+    def _skipped_files(self) -> dict[str, str]:
+        """Unreadable files left out so far by per-image loaders (``--skip-corrupt``), name -> reason."""
+        return {**getattr(self.data.train, "skipped", {}), **getattr(self.data.val, "skipped", {})}
+
+    def _report_skipped(self, skipped: dict[str, str]) -> None:
+        new = [name for name in skipped if name not in self._reported_skips]
+        if new:
+            more = f" and {len(new) - 1} more" if len(new) > 1 else ""
+            self._say(f"skipped {len(new)} unreadable image(s) ({len(skipped)} in all): {skipped[new[0]]}{more}")
+            self._reported_skips.update(new)
 
     def _write_metrics(self) -> None:
         tmp = self.run_dir / ".metrics.jsonl.tmp"
@@ -455,9 +517,10 @@ class Trainer:
         plot_curves(self.metrics, self.run_dir / "curves.png", title=self.run_dir.name)
 
     def _summarise(self, seconds: float) -> None:
+        """summary.json, whose best is the state's (the epoch best.pt holds), never recomputed from the log."""
         evaluated = [m for m in self.metrics if "val_top1_err" in m]
         last = evaluated[-1] if evaluated else {}
-        best_epoch = min(evaluated, key=lambda m: m["val_top1_err"])["epoch"] if evaluated else None
+        best_epoch = self.best_epoch
         summary = {
             "run_dir": str(self.run_dir),
             "epochs": self.epoch,
@@ -466,6 +529,7 @@ class Trainer:
             "final_val_top5_err": last.get("val_top5_err"),
             "best_val_top1_err": self.best,
             "best_epoch": best_epoch,
+            "best_checkpoint": "best.pt" if best_epoch is not None else None,
             "final_train_eval_top1_err": last.get("train_eval_top1_err"),
             "channels_last": self.channels_last,
             "wall_time_s": round(seconds, 1),
@@ -486,28 +550,81 @@ class StopRequest:
     and the checkpoint would then be one step off. So the first signal only sets ``requested``; the loop checks it
     before each step, where the state is whole, and saves. A second signal stops at once without saving (the last
     complete checkpoint stays in place).
+
+    Python runs a handler only when the main thread returns to the interpreter, and a DDP rank waiting in a
+    collective for a stalled rank does not return: it would ignore the signal until the collective timed out. With
+    ``grace_s`` a watchdog thread learns of each signal at once (through ``signal.set_wakeup_fd``); if the handler
+    has not run ``grace_s`` seconds later, the process says so in one line and exits without saving.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float | None = None, rank: int = 0) -> None:
         self.requested = False
+        self.grace_s, self.rank = grace_s, rank
         self._previous: dict[int, Any] = {}
+        self._handled = 0
+        self._pipe: tuple[int, int] | None = None
+        self._old_wakeup = -1
+        self._watchdog: threading.Thread | None = None
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+            if self.grace_s is not None:
+                self._start_watchdog()
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        self._handled += 1
         if self.requested:
             raise ForcedStop(f"signal {signal.Signals(signum).name} twice")
         self.requested = True
         print(f"{signal.Signals(signum).name}: saving after this step (send it again to stop without saving)",
               file=sys.stderr, flush=True)
 
+    def _start_watchdog(self) -> None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        self._old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        self._pipe = (read_end, write_end)
+        self._watchdog = threading.Thread(target=self._watch, args=(read_end,), name="cutmix-stop-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def _watch(self, read_end: int) -> None:
+        received = 0
+        stops = {int(signal.SIGINT), int(signal.SIGTERM)}
+        while True:
+            try:
+                data = os.read(read_end, 64)
+            except OSError:
+                return
+            if not data:  # the write end was closed: the loop is over
+                return
+            for signum in data:
+                if signum not in stops:
+                    continue
+                received += 1
+                deadline = time.monotonic() + float(self.grace_s or 0.0)
+                while self._handled < received and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if self._handled < received:
+                    name = signal.Signals(signum).name
+                    os.write(2, f"{name}: rank {self.rank} did not reach a step boundary within {self.grace_s:g} s "
+                                f"(blocked in a collective, waiting for another rank?); exiting without saving, "
+                                f"the last checkpoint is kept\n".encode())
+                    os._exit(128 + signum)
+
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+            os.close(self._pipe[1])  # the watchdog reads end-of-file and returns
+            if self._watchdog is not None:
+                self._watchdog.join(timeout=1.0)
+            os.close(self._pipe[0])
+            self._pipe = None
 
 
 class ForcedStop(KeyboardInterrupt):
@@ -524,29 +641,156 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def train(config: TrainConfig, resume: str | Path | None = None, *, interrupt_at: int | None = None) -> RunResult:
-    """Train from ``config``, or continue the run in ``resume`` (its saved config is used).
+def _best_epoch(metrics: list[dict[str, Any]], best: float | None) -> int | None:
+    """The epoch of ``best`` in a log (checkpoints of version 1 did not record it): the first to reach it."""
+    if best is None:
+        return None
+    return next((m["epoch"] for m in metrics if m.get("val_top1_err") == best), None)
 
-    ``interrupt_at`` (a global step) simulates Ctrl-C there: the run saves ``last.pt`` and returns with
-    ``interrupted=True``, exactly as a real interruption does.
+
+@dataclass
+class ResumePlan:
+    """What ``--resume`` will continue: the config to use, the checkpoint, and the changes it makes."""
+
+    run_dir: Path
+    config: TrainConfig
+    checkpoint: dict[str, Any]
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # path -> (before, after)
+
+    def describe(self) -> str:
+        state = self.checkpoint
+        where = (f"resuming {self.run_dir} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']} of it "
+                 f"(global step {state.get('global_step', 0)})")
+        if not self.changed:
+            return where
+        return where + "; changed: " + ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in self.changed.items())
+
+
+def _show(value: Any) -> str:
+    return "unset" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _changes_text(changes: dict[str, tuple[Any, Any]]) -> str:
+    settings = cfg.all_settings()
+    return ", ".join(f"{settings[k].flag_text if k in settings else k} ({_show(a)} -> {_show(b)})"
+                     for k, (a, b) in changes.items())
+
+
+def plan_resume(run_dir: str | Path, changes: dict[str, Any] | None = None) -> ResumePlan:
+    """Check a run directory for ``--resume`` and apply the allowed ``changes`` (``{"epochs": 12}``) to its config.
+
+    ``config.json`` must agree with the checkpoint's own copy of the config except in settings declared
+    ``resume=True``; a change of any other setting is refused with a UsageError naming each one (the run would no
+    longer be what its directory says). Keys missing from an older config or checkpoint take their defaults.
     """
-    checkpoint = None
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no config.json there (not a cutmix run directory)")
+    stored = cfg.load(run_dir / "config.json")
+    if not (run_dir / "last.pt").is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no last.pt there (the run stopped before its first "
+                                f"checkpoint); start it again instead")
+    checkpoint = load_checkpoint(run_dir / "last.pt")
+    saved = cfg.apply(cfg.TrainConfig(), checkpoint.get("config") or {}, f"{run_dir / 'last.pt'} config")
+    settings = cfg.all_settings()
+    edited = cfg.differences(saved, stored)
+    unsafe = {k: v for k, v in edited.items() if not settings[k].spec.resume}
+    if unsafe:
+        raise UsageError(f"{run_dir / 'config.json'} differs from the config of its checkpoint last.pt in "
+                         f"{_changes_text(unsafe)}; restore config.json or start a new run")
+    config, changed = stored, dict(edited)
+    refused: dict[str, tuple[Any, Any]] = {}
+    for path, value in (changes or {}).items():
+        if path.startswith("model.kwargs."):
+            name = path.rpartition(".")[2]
+            before = config.model.kwargs.get(name)
+            if before != value:
+                refused[path] = (before, value)
+            continue
+        s = cfg.find(path)
+        value = coerce(s, value, path)
+        before = cfg.get(config, path)
+        if before == value:
+            continue
+        if not s.spec.resume:
+            refused[path] = (before, value)
+            continue
+        cfg.put(config, path, value)
+        changed[path] = (edited.get(path, (before,))[0], value)  # from the checkpoint's value if edited too
+    if refused:
+        allowed = ", ".join(s.spec.flag or s.path for s in settings.values() if s.spec.resume)
+        raise UsageError(f"--resume {run_dir} cannot change {_changes_text(refused)}: only {allowed} may change on "
+                         f"a resume; start a new run for the others")
+    cfg.validate(config)
+    done = checkpoint["epoch"] + (1 if checkpoint["step_in_epoch"] else 0)
+    if config.epochs < done:
+        raise UsageError(f"--epochs {config.epochs}: {run_dir} has already trained {done} epoch(s)")
+    return ResumePlan(run_dir, config, checkpoint, changed)
+
+
+def _rank_from_env() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def train(config: TrainConfig | None = None, resume: str | Path | None = None, *,
+          changes: dict[str, Any] | None = None, interrupt_at: int | None = None) -> RunResult:
+    """Train from ``config``, or continue the run in ``resume`` from its last.pt (its own config, with the allowed
+    ``changes``, see :func:`plan_resume`).
+
+    A new run's directory is created only once the data and the model have loaded, so a failed start leaves
+    nothing behind; the process holds the directory's lock until it returns. ``interrupt_at`` (a global step)
+    simulates Ctrl-C there: the run saves ``last.pt`` and returns with ``interrupted=True``, exactly as a real
+    interruption does.
+    """
+    lock: RunLock | None = None
+    plan: ResumePlan | None = None
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.json").is_file():
             raise FileNotFoundError(f"--resume {run_dir}: no config.json there (not a cutmix run directory)")
-        config = cfg.load(run_dir / "config.json")
-        checkpoint = load_checkpoint(run_dir / "last.pt")
-    cfg.validate(config)
-    ctx = distributed.setup(config.device)
+        if _rank_from_env() == 0:
+            lock = RunLock(run_dir).acquire()  # before reading the checkpoint another process may be writing
     try:
-        if resume is None:
-            run_dir = Path(str(distributed.broadcast_object(str(new_run_dir(config)), ctx)))
+        if resume is not None:
+            plan = plan_resume(resume, changes)
+            config = plan.config
+        elif config is None:
+            raise TypeError("train() needs a config, or resume=RUN_DIR")
+        elif changes:
+            raise TypeError("changes apply to resume=RUN_DIR only; set them on the config of a new run")
+        else:
+            config = cfg.resolve_paths(cfg.validate(config))
+        ctx = distributed.setup(config.device, config.ddp_timeout)
+        try:
+            if plan is not None:
+                return _resume(plan, ctx, interrupt_at)
+            trainer = Trainer(config, ctx, None)  # data and model load before anything is written
+            run_dir = Path(str(distributed.broadcast_object(str(claim_run_dir(config)) if ctx.is_main else None,
+                                                            ctx)))
             if ctx.is_main:
-                run_dir.mkdir(parents=True, exist_ok=False)
+                lock = RunLock(run_dir).acquire()
                 cfg.save(config, run_dir / "config.json")
+            trainer.run_dir = run_dir
             distributed.barrier(ctx)
-        trainer = Trainer(config, ctx, run_dir, checkpoint)
-        return trainer.run(interrupt_at)
+            return trainer.run(interrupt_at)
+        finally:
+            distributed.teardown(ctx)
     finally:
-        distributed.teardown(ctx)
+        if lock is not None:
+            lock.release()
+
+
+def _resume(plan: ResumePlan, ctx: distributed.Context, interrupt_at: int | None) -> RunResult:
+    removed: list[Path] = []
+    if ctx.is_main:
+        removed = remove_orphans(plan.run_dir)
+        if plan.changed:
+            cfg.save(plan.config, plan.run_dir / "config.json")
+    trainer = Trainer(plan.config, ctx, plan.run_dir, plan.checkpoint)
+    trainer._say(plan.describe())
+    if removed:
+        trainer._say(f"removed {len(removed)} temporary file(s) left by a killed write: "
+                     f"{', '.join(p.name for p in removed)}")
+    if ctx.is_main and (note := trainer.adopt_newer_best()):
+        trainer._say(note)
+    return trainer.run(interrupt_at)

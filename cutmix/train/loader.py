@@ -26,6 +26,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from cutmix.data.folder import collate_skipping
+from cutmix.data.source import CorruptImageError
 from cutmix.train.config import RESIDENT_MODES
 
 # Purposes: separate streams for the different consumers of randomness.
@@ -138,7 +140,12 @@ class InMemoryLoader:
 
 
 class LazyLoader:
-    """Per-sample decoding in DataLoader workers (ImageNet-style sets), sharded and seeded per epoch."""
+    """Per-sample decoding in DataLoader workers (ImageNet-style sets), sharded and seeded per epoch.
+
+    Files a ``FolderDataset(skip_corrupt=True)`` cannot read are left out of their batch and collected in
+    ``skipped`` (name -> reason), so the engine can report them; the batch order stays that of the seeded epoch, so
+    a resume replays it exactly.
+    """
 
     def __init__(
         self,
@@ -155,6 +162,7 @@ class LazyLoader:
         self.dataset, self.batch_size, self.train, self.seed = dataset, batch_size, train, seed
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.device = torch.device(device)
+        self.skipped: dict[str, str] = {}
         n = len(dataset)  # type: ignore[arg-type]
         per_rank = len(shard(n, epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False, pad=train))
         self.num_samples = per_rank
@@ -177,6 +185,23 @@ class LazyLoader:
             pin_memory=self.device.type == "cuda",
             generator=stream(self.seed, WORKERS, self.rank, epoch),  # worker seeds, hence the augmentation
             persistent_workers=False,
+            collate_fn=collate_skipping,
         )
-        for images, labels in itertools.islice(loader, start, None):
+        for images, labels, skipped in _named_errors(itertools.islice(loader, start, None)):
+            self.skipped.update((s.where, s.reason) for s in skipped)
+            if images is None:
+                raise CorruptImageError(f"every image of a batch is unreadable, e.g. {skipped[0].where}: is the "
+                                        "dataset damaged?")
             yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+
+def _named_errors(batches: Iterator[tuple]) -> Iterator[tuple]:
+    """Re-raise an unreadable file as one line naming it (a worker's error arrives wrapped in its traceback)."""
+    try:
+        yield from batches
+    except CorruptImageError as err:
+        lines = [line for line in str(err).strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else ""
+        marker = f"{CorruptImageError.__name__}: "
+        message = last[last.index(marker) + len(marker):] if marker in last else last
+        raise CorruptImageError(f"{message} (--skip-corrupt skips unreadable files)") from None
