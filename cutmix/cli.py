@@ -78,7 +78,67 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="override any setting, e.g. --set optim.lr=0.05 --set model.kwargs.alpha=48 (repeatable)")
     g.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     add_setting_flags(p, {None: g})
+    add_timm_aliases(p)
     return p
+
+
+def add_timm_aliases(p: argparse.ArgumentParser) -> None:
+    """timm ``train.py``'s mixing flags, accepted as aliases of ours (see :func:`timm_alias_settings`)."""
+    from cutmix.integrations.timm import timm_flags
+
+    g = p.add_argument_group("timm aliases", "timm train.py's mixing flags, mapped onto the settings above with "
+                             "timm's defaults (--mixup-prob 1, --smoothing 0.1) where they apply")
+    for f in timm_flags():
+        g.add_argument(f.flag, dest=f"timm_{f.dest}", type=f.type, nargs=f.nargs, default=None,
+                       metavar={str: "MODE", int: "N"}.get(f.type, "X"), help=f"{f.help} (timm default: {f.default})")
+
+
+# Settings a timm alias may set, so that giving both spellings is refused rather than one silently winning.
+TIMM_TARGETS = ("mix.method", "mix.alpha", "mix.mixup_alpha", "mix.prob", "mix.switch_prob", "mix.per_sample",
+                "optim.label_smoothing")
+
+
+def timm_alias_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The settings timm's flags ask for, as timm's ``train.py`` builds its ``Mixup`` from them.
+
+    ``--cutmix A`` alone is CutMix with alpha A, ``--mixup A`` alone Mixup, both the per-batch switch of
+    ``cutmix+mixup`` (timm's ``--mixup-switch-prob`` is the chance of CutMix; ours is the chance of Mixup);
+    ``--mixup-mode elem`` mixes per sample. What has no exact counterpart here is refused by name.
+    """
+    from cutmix.integrations.timm import timm_flags
+    from cutmix.train.errors import UsageError
+
+    given = {f.dest: getattr(args, f"timm_{f.dest}") for f in timm_flags() if getattr(args, f"timm_{f.dest}", None)
+             is not None}
+    if not given:
+        return {}
+    for dest, why in (("cutmix_minmax", "its boxes come from Beta(alpha, alpha) (--box fixed gives a fixed side)"),
+                      ("mixup_off_epoch", "its mixing schedules are --schedule constant|linear")):
+        if given.get(dest) not in (None, 0):
+            raise UsageError(f"--{dest.replace('_', '-')}: cutmix train has no equivalent ({why}); "
+                             "cutmix.integrations.timm.Mixup supports it in your own loop")
+    mode = given.get("mixup_mode", "batch")
+    if mode not in ("batch", "elem"):
+        raise UsageError(f"--mixup-mode {mode}: cutmix train mixes per batch or per sample (batch, elem); "
+                         "cutmix.integrations.timm.Mixup supports 'pair'")
+    mixup, cut = given.get("mixup", 0.0), given.get("cutmix", 0.0)
+    out: dict[str, object] = {}
+    if cut > 0 and mixup > 0:
+        out = {"mix.method": "cutmix+mixup", "mix.alpha": cut, "mix.mixup_alpha": mixup,
+               "mix.switch_prob": 1.0 - given.get("mixup_switch_prob", 0.5)}
+    elif cut > 0 or mixup > 0:
+        out = {"mix.method": "cutmix" if cut > 0 else "mixup", "mix.alpha": cut if cut > 0 else mixup}
+    else:
+        unused = sorted(set(given) - {"mixup", "cutmix", "smoothing"})
+        if unused:
+            raise UsageError(f"--{unused[0].replace('_', '-')} has no effect without --mixup or --cutmix > 0 "
+                             "(as in timm)")
+    if out:
+        out.update({"mix.prob": given.get("mixup_prob", 1.0), "mix.per_sample": mode == "elem",
+                    "optim.label_smoothing": given.get("smoothing", 0.1)})
+    elif "smoothing" in given:
+        out["optim.label_smoothing"] = given["smoothing"]
+    return out
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -86,6 +146,14 @@ def given_settings(args: argparse.Namespace) -> dict[str, object]:
     from cutmix.train import config as cfg
 
     given = {path: getattr(args, path) for path in cfg.all_settings() if getattr(args, path, None) is not None}
+    aliases = timm_alias_settings(args)
+    both = sorted(set(aliases) & set(given) & set(TIMM_TARGETS))
+    if both:
+        from cutmix.train.errors import UsageError
+
+        flags = ", ".join(cfg.all_settings()[path].spec.flag or path for path in both)
+        raise UsageError(f"{flags} and timm's mixing flags both set the regulariser: use one spelling")
+    given.update(aliases)
     for text in args.set:
         key, value = cfg.parse_override(text)
         given[key] = value

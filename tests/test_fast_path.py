@@ -276,9 +276,10 @@ def test_fast_preset_falls_back_on_cpu_and_matches_the_plain_run(tmp_path, monke
     """amp -> float32 and a failing compile -> eager, one line each; resident data on a CPU; same weights as a run
     with none of the fast settings."""
     monkeypatch.setattr(torch, "compile", lambda model, **kw: _RaisesOnCall(model))
+    monkeypatch.setattr(engine, "cpu_has_bf16", lambda: False)
     fast = engine.train(_fast_tiny(tmp_path / "fast", **{"data.resident": "on"}))
     err = capsys.readouterr().err
-    assert err.count("amp=bf16 needs CUDA") == 1
+    assert err.count("amp=bf16 needs CUDA or a CPU with bf16 instructions (this one has none)") == 1
     assert err.count("torch.compile failed at the first step (RuntimeError: backend compiler failed)") == 1
     assert "second line" not in err and "SGD loop, channels_last on, compiled, data on the device" in err
     plain = engine.train(_fast_tiny(tmp_path / "plain", amp="none", compile=False, **{"data.resident": "off"}))
@@ -580,3 +581,15 @@ def test_cuda_fast_preset_compiles_and_trains(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "torch.compile failed" not in err and "SGD fused, data on the device" in err
     assert result.metrics[-1]["step"] == 6 and torch.isfinite(torch.tensor(result.metrics[-1]["train_loss"]))
+
+
+@pytest.mark.skipif(not engine.cpu_has_bf16(), reason="this CPU has no bf16 instructions")
+def test_bf16_autocast_trains_on_a_cpu_that_has_bf16(tmp_path, capsys):
+    """On a CPU with bf16 instructions --amp bf16 is honoured (no fallback line): the weights differ from float32's."""
+    bf16 = engine.train(_fast_tiny(tmp_path / "bf16", compile=False, **{"data.resident": "off"}))
+    assert "needs CUDA" not in capsys.readouterr().err
+    plain = engine.train(_fast_tiny(tmp_path / "plain", amp="none", compile=False, **{"data.resident": "off"}))
+    a, b = _weights(bf16.run_dir), _weights(plain.run_dir)
+    assert all(torch.isfinite(a[k].float()).all() for k in a)
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    assert abs(bf16.metrics[-1]["train_loss"] - plain.metrics[-1]["train_loss"]) < 0.05

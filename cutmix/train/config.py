@@ -149,7 +149,8 @@ class TrainConfig:
     seed: int = setting(0, flag="--seed", help="seed of every random stream (data order, augmentation, mixing)")
     device: str = setting("auto", flag="--device", metavar="DEVICE",
                           help="auto, cpu, cuda, cuda:1 ... (auto: cuda if available)")
-    amp: str = setting("none", flag="--amp", choices=AMP_MODES, help="autocast on CUDA")
+    amp: str = setting("none", flag="--amp", choices=AMP_MODES,
+                       help="autocast: bf16 or fp16 on CUDA, bf16 on a CPU (fast on CPUs with bf16 instructions)")
     channels_last: bool | None = setting(None, flag="--channels-last", shown="auto: on for a CPU, on CUDA with --amp",
                                          help="NHWC memory format")
     compile: bool = setting(False, flag="--compile", help="torch.compile the model (eager if it fails)")
@@ -161,6 +162,9 @@ class TrainConfig:
     progress: bool = setting(True, flag="--progress", resume=True, help="progress bars")
     threads: int | None = setting(None, flag="--threads", at_least=1, metavar="N", resume=True,
                                   shown="torch's choice", help="torch intra-op threads on a CPU")
+    tensorboard: bool = setting(False, flag="--tensorboard", resume=True,
+                                help="also write TensorBoard events into the run directory (metrics.jsonl stays the "
+                                "record); needs the tensorboard package")
     save_every: int | None = setting(None, flag="--save-every", at_least=1, metavar="N", resume=True,
                                      shown="epoch ends only",
                                      help="also save last.pt every N optimizer steps inside an epoch")

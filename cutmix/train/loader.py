@@ -31,7 +31,7 @@ from cutmix.data.source import CorruptImageError
 from cutmix.train.config import RESIDENT_MODES
 
 # Purposes: separate streams for the different consumers of randomness.
-ORDER, AUGMENT, MIX, WORKERS = 1, 2, 3, 4
+ORDER, AUGMENT, MIX, WORKERS, PREVIEW = 1, 2, 3, 4, 5
 
 
 def seed_for(*parts: int) -> int:

@@ -73,6 +73,15 @@ class Regularizer:
         images, targets = self.transform(images, labels)
         return model(images), targets
 
+    def preview(self, images: Tensor, labels: Tensor, seed: int) -> Tensor:
+        """``images`` mixed as a training step would mix them, drawn from ``seed`` (for pictures). Feature-level
+        methods mix inside the model, so their inputs are returned as they are."""
+        if self.transform is None or self.feature is not None:
+            return images
+        self.transform.reseed(seed)
+        with torch.no_grad():
+            return self.transform(images, labels)[0]
+
     def loss_smoothing(self, targets: Tensor) -> float:
         """Smoothing still to apply in the loss: mixed targets come already smoothed by the transform."""
         return self.label_smoothing if targets.ndim == 1 else 0.0
