@@ -214,6 +214,37 @@ def figures(runs: list[dict[str, Any]], results: Path) -> list[str]:
     return made
 
 
+def _eval_values(e: dict[str, Any]) -> list[float]:
+    """What the eval suite measured for one run, in the columns of :func:`eval_table` (fractions; NLL in nats)."""
+    r, sets = e["robust"], e["ood"]["sets"].values()
+    occlusion = dict(zip(r["occlusion"]["center"]["sizes"], r["occlusion"]["center"]["accuracy"], strict=True))
+    mid = r["in_between"]["mixup"]
+    return [e["cls"]["top1_err"], e["calib"]["ece"], e["calib"]["nll"], r["fgsm"]["accuracy"][0], occlusion[16],
+            mid["neither_rate"][mid["lam"].index(0.5)], statistics.fmean(o["auroc"] for o in sets),
+            statistics.fmean(o["tnr_at_tpr95"] for o in sets)]
+
+
+EVAL_HEADER = ["arm", "seeds", "test err (%)", "ECE (%)", "NLL", "FGSM ε 8/255 acc (%)",
+               "centre occlusion 16 px acc (%)", "Mixup λ 0.5: neither class (%)", "OOD AUROC (%)",
+               "OOD TNR at TPR 95 (%)"]
+
+
+def _nats(values: Sequence[float]) -> str:
+    return mean_sd([v / 100 for v in values], digits=3)  # mean_sd prints percent: undo its scaling for NLL
+
+
+def eval_table(runs: list[dict[str, Any]], methods: Sequence[str], epochs: int) -> str:
+    """``cutmix eval`` of the last checkpoints: mean ± sd over the seeds that have an eval.json."""
+    rows = []
+    for m in methods:
+        done = {seed: r["eval"] for seed, r in pick(runs, m, epochs).items() if r.get("eval")}
+        if done:
+            columns = zip(*(_eval_values(done[s]) for s in sorted(done)), strict=True)
+            rows.append([m, ",".join(map(str, sorted(done))),
+                         *(_nats(c) if i == 2 else mean_sd(list(c)) for i, c in enumerate(columns))])
+    return table(EVAL_HEADER, rows) if rows else "(no evaluated runs yet)"
+
+
 def render(results: Path) -> str:
     runs = load(results)
     ablation_methods = ["none", "cutmix", *(m for m in WHAT if m not in CORE)]
@@ -221,6 +252,8 @@ def render(results: Path) -> str:
         "<!-- made by: python scripts/tables_5k.py results/cifar10-5k (from the files in this folder) -->",
         "## Core arms, 200 epochs (reference: none)",
         arm_table(runs, CORE, 200, "none"),
+        "## Evaluation of the core arms' last checkpoints (cutmix eval --ood shapes)",
+        eval_table(runs, CORE, 200),
         "## Crossover: none vs CutMix by budget",
         crossover_table(runs),
         "## Ablations, 100 epochs (reference: CutMix α 1, p 0.5 at 100 epochs)",
