@@ -67,8 +67,15 @@ def box_sides(lam: Tensor, height: int, width: int) -> Tensor:
     _check_size(height, width)
     if not isinstance(lam, Tensor) or not lam.is_floating_point():
         raise TypeError(f"lam must be a floating tensor [N], got {getattr(lam, 'dtype', type(lam).__name__)}")
-    if lam.device.type == "cpu" and bool(((lam < 0) | (lam > 1) | lam.isnan()).any()):
-        raise ValueError("lam must lie in [0, 1]")
+    if lam.device.type == "cpu" and lam.numel():
+        lo, hi = torch.aminmax(lam)
+        if not (lo >= 0 and hi <= 1):  # also catches NaN
+            raise ValueError(f"lam must lie in [0, 1], got values in [{float(lo)}, {float(hi)}]")
+    return _sides(lam, height, width)
+
+
+def _sides(lam: Tensor, height: int, width: int) -> Tensor:
+    """:func:`box_sides` without the checks, for lambdas drawn here."""
     ratio = (1.0 - lam.double()).clamp_(0.0, 1.0).sqrt_()
     return (ratio[:, None] * _size(width, height, lam.device)).round_().long()
 
@@ -143,7 +150,7 @@ def sample_boxes(
         side = torch.tensor([round(size * width), round(size * height)], device=device)
         sides = side.expand(n, 2)
     else:
-        sides = box_sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
+        sides = _sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
         return place_boxes(sample_centres(n, height, width, "gaussian", sigma, generator), sides, height, width,

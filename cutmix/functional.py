@@ -90,7 +90,8 @@ def one_hot(
     """Targets [N, K] of class indices [N] (soft labels [N, K] pass through), with optional label smoothing."""
     labels, k = check_labels(labels, labels.shape[0] if isinstance(labels, Tensor) and labels.ndim else -1,
                              num_classes)
-    return _ops.one_hot(labels, k, check_fraction(label_smoothing, "label_smoothing"), check_target_dtype(dtype, "dtype"))
+    return _ops.one_hot(labels, k, check_fraction(label_smoothing, "label_smoothing"),
+                        check_target_dtype(dtype, "dtype"))
 
 
 def mix_targets(
@@ -123,7 +124,6 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool = False
     One box [4] for the batch is a slice copy of the box region only; boxes [N, 4] select per pixel, vectorised.
     """
     check_images(images, min_batch=1)
-    n, _, h, w = images.shape
     index = _partners(index, images)
     return _ops.paste(images, _boxes(boxes, images), index, inplace=check_bool(inplace, "inplace"))
 

@@ -415,7 +415,7 @@ def classify(c: Case) -> tuple[str, str]:
         if c.name in str(err):
             return "clear", ""
         return "obscure", f"{type(err).__name__}: {str(err).splitlines()[0][:110] if str(err) else ''}"
-    except Exception as err:  # noqa: BLE001 - the catalogue reports every kind of failure
+    except Exception as err:  # the catalogue reports every kind of failure
         return "obscure", f"{type(err).__name__}: {str(err).splitlines()[0][:110] if str(err) else ''}"
     return "silent", "no error"
 
