@@ -7,7 +7,11 @@ labels [N, K] (e.g. from an earlier mix or label smoothing).
 Randomness, drawn in this order from ``generator`` (or the global RNG): whether to mix (one draw per batch, or per
 sample with ``per_sample=True``), the partner permutation, then the transform's own draws (lambda, box). In eval
 mode (``.eval()``) a transform is the identity with one-hot targets, so that a model-side mix never leaks into
-evaluation. ``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
+evaluation; it accepts a batch of 1 (an eval loader's last batch), which training refuses (no partner).
+
+Validation: labels must be on the images' device. Value checks (class indices in range; soft labels finite,
+non-negative, rows summing to 1 within 1e-3) run on CPU labels only: on an accelerator they would cost a host sync
+per batch, so there an index out of range ends in a device-side assert and bad soft labels pass through. ``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
 """
 
 from __future__ import annotations
