@@ -11,7 +11,9 @@ evaluation; it accepts a batch of 1 (an eval loader's last batch), which trainin
 
 Validation: labels must be on the images' device. Value checks (class indices in range; soft labels finite,
 non-negative, rows summing to 1 within 1e-3) run on CPU labels only: on an accelerator they would cost a host sync
-per batch, so there an index out of range ends in a device-side assert and bad soft labels pass through. ``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
+per batch, so there an index out of range ends in a device-side assert and bad soft labels pass through.
+
+``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
 """
 
 from __future__ import annotations
