@@ -76,15 +76,23 @@ def check_num_classes(num_classes: object, name: str = "num_classes") -> int | N
     return num_classes
 
 
-def check_labels(labels: object, batch: int, num_classes: int | None, name: str = "labels") -> tuple[Tensor, int]:
+def check_labels(
+    labels: object, batch: int, num_classes: int | None, name: str = "labels", device: torch.device | None = None
+) -> tuple[Tensor, int]:
     """Class indices [N] (any integer dtype) or soft labels [N, K] (floating); returns them and K.
 
     Class indices stay integer whatever the images' dtype: casting them to bf16 would silently corrupt ids > 256.
+    ``device`` (the images') is where the labels must be. Value checks (index range; soft labels finite,
+    non-negative, rows summing to 1) run on CPU tensors only: on an accelerator they would cost a host sync per
+    batch, so there a bad value is not caught here (an index out of range then fails in a device-side assert).
     """
     if not isinstance(labels, Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor: class indices [N] or soft labels [N, K], got {type(labels).__name__}"
         )
+    num_classes = check_num_classes(num_classes)
+    if device is not None and labels.device != device:
+        raise ValueError(f"{name} must be on the images' device {device}, got {name} on {labels.device}")
     if labels.ndim == 1:
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise TypeError(
@@ -115,8 +123,82 @@ def check_labels(labels: object, batch: int, num_classes: int | None, name: str 
             )
         if k < 1:
             raise ValueError(f"soft {name} must have at least one column, got shape {tuple(labels.shape)}")
+        check_distributions(labels, name)
         return labels, k
     raise ValueError(f"{name} must be class indices [N] or soft labels [N, K], got shape {tuple(labels.shape)}")
+
+
+def check_distributions(probs: Tensor, name: str) -> None:
+    """Rows of a floating [N, K] CPU tensor are probability distributions: finite, >= 0, summing to 1.
+
+    The sum tolerance is 1e-3 (or the dtype's epsilon when coarser, as for bfloat16). Skipped off the CPU (a host
+    sync) and for empty tensors; two reductions and one transfer otherwise.
+    """
+    if probs.device.type != "cpu" or not probs.numel():
+        return
+    low, dev = torch.stack([probs.amin().double(), (probs.sum(1, dtype=torch.float64) - 1.0).abs().amax()]).tolist()
+    if math.isnan(low):
+        raise ValueError(f"soft {name} contain NaN")
+    if low < 0:
+        raise ValueError(f"soft {name} must be non-negative probabilities, got a value of {low:g}")
+    if not math.isfinite(dev):
+        raise ValueError(f"soft {name} contain inf")
+    tol = max(1e-3, torch.finfo(probs.dtype).eps)
+    if dev > tol:
+        raise ValueError(f"soft {name} must have rows that sum to 1 (tolerance {tol:g}), got a row off by {dev:g}")
+
+
+def check_same_device(t: Tensor, device: torch.device, name: str) -> None:
+    """``t`` (a few numbers: boxes, partners, weights) is on ``device`` or on the CPU, from where it is copied."""
+    if t.device != device and t.device.type != "cpu":
+        raise ValueError(f"{name} must be on the images' device {device} or on the CPU, got {name} on {t.device}")
+
+
+def check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_int(value: object, name: str, low: int = 1) -> int:
+    """An int >= ``low`` (bools are rejected: ``True`` is not a size)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}")
+    return value
+
+
+def check_generator(generator: object, name: str = "generator") -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
+def check_target_dtype(dtype: object, name: str = "target_dtype") -> torch.dtype:
+    """Targets are probabilities: an integer dtype would round them all to 0."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating torch.dtype (targets are probabilities), got {dtype!r}")
+    return dtype
+
+
+def check_fill(value: object, name: str = "value") -> float:
+    """A fill value: a finite number (checked against an image dtype by :func:`check_fill_for`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def check_fill_for(value: object, dtype: torch.dtype, name: str = "value") -> float:
+    """A fill value that ``dtype`` represents exactly: a whole number in [0, 255] for uint8, finite for floats."""
+    check_fill(value, name)
+    if dtype == torch.uint8 and not (float(value).is_integer() and 0 <= value <= 255):
+        raise ValueError(f"{name} must be a whole number in [0, 255] for uint8 images, got {value}")
+    if dtype.is_floating_point and abs(value) > torch.finfo(dtype).max:
+        raise ValueError(f"{name} {value} overflows the images' dtype {dtype}")
+    return value
 
 
 def check_index(index: object, batch: int, name: str = "index") -> Tensor:

@@ -37,10 +37,25 @@ import torch
 from torch import Tensor
 
 from cutmix import sampling
-from cutmix._checks import check_alpha, check_choice, check_fraction
+from cutmix._checks import check_alpha, check_choice, check_fraction, check_generator, check_int
 
 KINDS = ("uniform", "gaussian", "fixed")
 PLACEMENTS = ("clip", "inside")
+
+
+def _check_size(height: object, width: object) -> None:
+    check_int(height, "height")
+    check_int(width, "width")
+
+
+def _check_box_tensor(boxes: object, name: str = "boxes") -> None:
+    """Integer boxes [..., 4] (the shape and type only: what :func:`box_area` needs)."""
+    if not isinstance(boxes, Tensor):
+        raise TypeError(f"{name} must be an integer tensor [..., 4] (x0, y0, x1, y1), got {type(boxes).__name__}")
+    if boxes.is_floating_point() or boxes.is_complex() or boxes.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer pixel coordinates (x0, y0, x1, y1), got {boxes.dtype}")
+    if boxes.ndim == 0 or boxes.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape [..., 4] (x0, y0, x1, y1), got {tuple(boxes.shape)}")
 
 
 def _size(width: int, height: int, device: torch.device) -> Tensor:
@@ -49,6 +64,18 @@ def _size(width: int, height: int, device: torch.device) -> Tensor:
 
 def box_sides(lam: Tensor, height: int, width: int) -> Tensor:
     """Box sides [N, 2] as ``(w, h)`` int64 for sampled ``lam``: ``round(side * sqrt(1 - lam))`` per dimension."""
+    _check_size(height, width)
+    if not isinstance(lam, Tensor) or not lam.is_floating_point():
+        raise TypeError(f"lam must be a floating tensor [N], got {getattr(lam, 'dtype', type(lam).__name__)}")
+    if lam.device.type == "cpu" and lam.numel():
+        lo, hi = torch.aminmax(lam)
+        if not (lo >= 0 and hi <= 1):  # also catches NaN
+            raise ValueError(f"lam must lie in [0, 1], got values in [{float(lo)}, {float(hi)}]")
+    return _sides(lam, height, width)
+
+
+def _sides(lam: Tensor, height: int, width: int) -> Tensor:
+    """:func:`box_sides` without the checks, for lambdas drawn here."""
     ratio = (1.0 - lam.double()).clamp_(0.0, 1.0).sqrt_()
     return (ratio[:, None] * _size(width, height, lam.device)).round_().long()
 
@@ -62,6 +89,10 @@ def sample_centres(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Box centres [N, 2] as pixel indices ``(cx, cy)``: uniform over the pixels, or Gaussian around the middle."""
+    check_int(n, "n", low=0)
+    _check_size(height, width)
+    check_choice(kind, "kind", ("uniform", "gaussian"))
+    check_generator(generator)
     device = generator.device if generator is not None else torch.device("cpu")
     size = _size(width, height, device)
     if kind == "gaussian":
@@ -77,6 +108,12 @@ def place_boxes(centres: Tensor, sides: Tensor, height: int, width: int, placeme
     ``"clip"`` cuts what falls outside the image; ``"inside"`` shifts the box until it fits. The pixel ``c`` is the
     middle of an odd side; an even side ``s`` spans ``c - s//2 .. c + s//2 - 1``.
     """
+    _check_size(height, width)
+    check_choice(placement, "placement", PLACEMENTS)
+    for name, t in (("centres", centres), ("sides", sides)):
+        if not isinstance(t, Tensor) or t.ndim != 2 or t.shape[1] != 2:
+            shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must be a tensor of shape [N, 2], got {shape}")
     size = torch.tensor([width, height], device=centres.device)
     lo = centres - sides // 2
     if placement == "inside":
@@ -102,6 +139,9 @@ def sample_boxes(
     ``alpha`` is the Beta concentration (unused by ``kind="fixed"``, whose sides are ``size`` times the image's).
     Draw order (part of the reproducibility contract): lambda, then centres (or corners for ``"inside"``).
     """
+    check_int(n, "n", low=0)
+    _check_size(height, width)
+    check_generator(generator)
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
     device = generator.device if generator is not None else torch.device("cpu")
@@ -110,7 +150,7 @@ def sample_boxes(
         side = torch.tensor([round(size * width), round(size * height)], device=device)
         sides = side.expand(n, 2)
     else:
-        sides = box_sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
+        sides = _sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
         return place_boxes(sample_centres(n, height, width, "gaussian", sigma, generator), sides, height, width,
@@ -139,6 +179,8 @@ def sample_box(
     The same draws and the same float64 arithmetic as :func:`sample_boxes`, done on Python floats: per-batch mixing
     then costs a few microseconds of sampling instead of a dozen tensor ops.
     """
+    _check_size(height, width)
+    check_generator(generator)
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
     device = generator.device if generator is not None else torch.device("cpu")
@@ -167,6 +209,7 @@ def sample_box(
 
 def box_area(boxes: Tensor) -> Tensor:
     """Pixel count of each box (int64), zero for empty boxes."""
+    _check_box_tensor(boxes)
     return (boxes[..., 2:] - boxes[..., :2]).clamp_min(0).prod(-1)
 
 
@@ -175,6 +218,8 @@ def box_lambda(boxes: Tensor, height: int, width: int) -> Tensor:
 
     This is the CutMix label weight of the image that receives the paste.
     """
+    _check_size(height, width)
+    _check_box_tensor(boxes)
     return 1.0 - box_area(boxes).double() / float(height * width)
 
 

@@ -44,7 +44,12 @@ class FeatureMix:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(mix, BatchMix):
             raise TypeError(f"mix must be a cutmix batch transform (CutMix, MixUp, ...), got {type(mix).__name__}")
+        if not isinstance(layers, (str, Sequence)):
+            raise TypeError(f"layers must be a layer name or a list of names, got {type(layers).__name__}")
         names = [layers] if isinstance(layers, str) else list(layers)
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise TypeError(f"layers[{i}] must be a layer name (str), got {type(name).__name__}")
         if not names:
             raise ValueError("layers must name at least one layer (use '' for the input)")
         if mix.inplace:
@@ -55,8 +60,10 @@ class FeatureMix:
         self.modules = [_resolve(model, n) for n in names]
 
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        n = images.shape[0] if isinstance(images, Tensor) and images.ndim > 0 else 0
-        labels, k = check_labels(labels, n, self.mix.num_classes)
+        if not isinstance(images, Tensor) or images.ndim == 0:
+            raise TypeError(f"images must be a batched torch.Tensor, got {type(images).__name__}")
+        n = images.shape[0]
+        labels, k = check_labels(labels, n, self.mix.num_classes, device=images.device)
         drawn = self.mix.draw(n) if (self.model.training and self.mix.training) else None
         if drawn is None:
             return self.model(images), self.mix.identity_targets(labels, k)

@@ -20,7 +20,17 @@ import torch
 from torch import Tensor
 
 from cutmix import _ops
-from cutmix._checks import check_choice, check_fraction, check_images, check_index, check_labels
+from cutmix._checks import (
+    check_bool,
+    check_choice,
+    check_fill_for,
+    check_fraction,
+    check_images,
+    check_index,
+    check_labels,
+    check_same_device,
+    check_target_dtype,
+)
 from cutmix.boxes import box_lambda, check_boxes
 
 LABEL_MODES = ("area", "onehot", "complete")
@@ -28,6 +38,8 @@ LABEL_MODES = ("area", "onehot", "complete")
 
 def _lam_tensor(lam: float | Tensor, n: int) -> Tensor:
     """``lam`` as float64 [N]; a number is shared by the batch."""
+    if not isinstance(lam, Tensor) and (isinstance(lam, bool) or not isinstance(lam, (int, float))):
+        raise TypeError(f"lam must be a number or a tensor of shape [{n}], got {type(lam).__name__}")
     lam_t = torch.as_tensor(lam, dtype=torch.float64)
     if lam_t.ndim == 0:
         return lam_t.expand(n)
@@ -36,15 +48,35 @@ def _lam_tensor(lam: float | Tensor, n: int) -> Tensor:
     return lam_t
 
 
-def _check_lam(lam: float | Tensor, n: int) -> float | Tensor:
+def _check_lam(lam: float | Tensor, n: int, device: torch.device | None = None) -> float | Tensor:
+    """``lam`` in [0, 1] (checked on the CPU only: elsewhere it would cost a host sync), on ``device`` or the CPU."""
     lam_t = _lam_tensor(lam, n)
+    if device is not None:
+        check_same_device(lam_t, device, "lam")
     if lam_t.device.type == "cpu" and bool(((lam_t < 0) | (lam_t > 1) | lam_t.isnan()).any()):
         raise ValueError("lam must lie in [0, 1]")
     return float(lam_t[0]) if not isinstance(lam, Tensor) or lam.ndim == 0 else lam_t
 
 
+def _partners(index: object, images: Tensor) -> Tensor:
+    """Checked partner indices [N] as int64 on the images' device (from there or from the CPU)."""
+    index = check_index(index, images.shape[0])
+    check_same_device(index, images.device, "index")
+    return index.to(images.device, non_blocking=True)
+
+
+def _boxes(boxes: object, images: Tensor) -> Tensor:
+    """Checked boxes [4] or [N, 4] for ``images``, on their device or on the CPU."""
+    n, _, h, w = images.shape
+    boxes = check_boxes(boxes, n, h, w)
+    check_same_device(boxes, images.device, "boxes")
+    return boxes
+
+
 def label_weights(lam: Tensor, label: str = "area") -> Tensor:
     """The weight of each image's own label given the share ``lam`` of its pixels that it keeps."""
+    if not isinstance(lam, Tensor) or not lam.is_floating_point():
+        raise TypeError(f"lam must be a floating tensor, got {getattr(lam, 'dtype', type(lam).__name__)}")
     return _ops.label_weights(lam, check_choice(label, "label", LABEL_MODES))
 
 
@@ -58,7 +90,8 @@ def one_hot(
     """Targets [N, K] of class indices [N] (soft labels [N, K] pass through), with optional label smoothing."""
     labels, k = check_labels(labels, labels.shape[0] if isinstance(labels, Tensor) and labels.ndim else -1,
                              num_classes)
-    return _ops.one_hot(labels, k, check_fraction(label_smoothing, "label_smoothing"), dtype)
+    return _ops.one_hot(labels, k, check_fraction(label_smoothing, "label_smoothing"),
+                        check_target_dtype(dtype, "dtype"))
 
 
 def mix_targets(
@@ -79,9 +112,10 @@ def mix_targets(
     n = labels.shape[0] if isinstance(labels, Tensor) and labels.ndim else -1
     labels, k = check_labels(labels, n, num_classes)
     index = check_index(index, n)
-    lam_t = _lam_tensor(_check_lam(lam, n), n)
+    check_same_device(index, labels.device, "index")
+    lam_t = _lam_tensor(_check_lam(lam, n, labels.device), n)
     return _ops.mix_targets(labels, index, lam_t, k, check_choice(label, "label", LABEL_MODES),
-                            check_fraction(label_smoothing, "label_smoothing"), dtype)
+                            check_fraction(label_smoothing, "label_smoothing"), check_target_dtype(dtype, "dtype"))
 
 
 def paste(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool = False) -> Tensor:
@@ -90,24 +124,23 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool = False
     One box [4] for the batch is a slice copy of the box region only; boxes [N, 4] select per pixel, vectorised.
     """
     check_images(images, min_batch=1)
-    n, _, h, w = images.shape
-    index = check_index(index, n).to(images.device, non_blocking=True)
-    return _ops.paste(images, check_boxes(boxes, n, h, w), index, inplace=inplace)
+    index = _partners(index, images)
+    return _ops.paste(images, _boxes(boxes, images), index, inplace=check_bool(inplace, "inplace"))
 
 
 def blend(images: Tensor, lam: float | Tensor, index: Tensor, *, inplace: bool = False) -> Tensor:
     """The Mixup image op: ``lam * x + (1 - lam) * x[index]``; uint8 is blended in float32 and rounded."""
     check_images(images, min_batch=1)
-    n = images.shape[0]
-    index = check_index(index, n).to(images.device, non_blocking=True)
-    return _ops.blend(images, _check_lam(lam, n), index, inplace=inplace)
+    index = _partners(index, images)
+    return _ops.blend(images, _check_lam(lam, images.shape[0], images.device), index,
+                      inplace=check_bool(inplace, "inplace"))
 
 
 def erase(images: Tensor, boxes: Tensor, *, value: float = 0.0, inplace: bool = False) -> Tensor:
-    """The Cutout image op: fill each box with ``value``."""
+    """The Cutout image op: fill each box with ``value`` (which the images' dtype must represent exactly)."""
     check_images(images, min_batch=1)
-    n, _, h, w = images.shape
-    return _ops.erase(images, check_boxes(boxes, n, h, w), float(value), inplace=inplace)
+    value = check_fill_for(value, images.dtype)
+    return _ops.erase(images, _boxes(boxes, images), float(value), inplace=check_bool(inplace, "inplace"))
 
 
 def cutmix(
@@ -128,11 +161,13 @@ def cutmix(
     """
     check_images(images, min_batch=1)
     n, _, h, w = images.shape
-    check_labels(labels, n, num_classes)
-    boxes = check_boxes(boxes, n, h, w)
+    check_target_dtype(target_dtype)
+    check_labels(labels, n, num_classes, device=images.device)
+    boxes = _boxes(boxes, images)
+    index = _partners(index, images)
     targets = mix_targets(labels, index, box_lambda(boxes, h, w).expand(n), num_classes=num_classes, label=label,
                           label_smoothing=label_smoothing, dtype=target_dtype)
-    return _ops.paste(images, boxes, index.to(images.device, non_blocking=True).long(), inplace=inplace), targets
+    return _ops.paste(images, boxes, index, inplace=check_bool(inplace, "inplace")), targets
 
 
 def mixup(
@@ -149,11 +184,13 @@ def mixup(
 ) -> tuple[Tensor, Tensor]:
     """Mixup a batch with given weights and partners; returns ``(images, targets)``."""
     check_images(images, min_batch=1)
-    check_labels(labels, images.shape[0], num_classes)
+    check_target_dtype(target_dtype)
+    check_labels(labels, images.shape[0], num_classes, device=images.device)
+    index = _partners(index, images)
+    lam = _check_lam(lam, images.shape[0], images.device)
     targets = mix_targets(labels, index, lam, num_classes=num_classes, label=label,
                           label_smoothing=label_smoothing, dtype=target_dtype)
-    return _ops.blend(images, _check_lam(lam, images.shape[0]), index.to(images.device, non_blocking=True).long(),
-                      inplace=inplace), targets
+    return _ops.blend(images, lam, index, inplace=check_bool(inplace, "inplace")), targets
 
 
 def cutout(
@@ -169,6 +206,7 @@ def cutout(
 ) -> tuple[Tensor, Tensor]:
     """Cutout a batch with given boxes; targets are the (smoothed) one-hot labels."""
     check_images(images, min_batch=1)
-    check_labels(labels, images.shape[0], num_classes)
+    check_target_dtype(target_dtype)
+    check_labels(labels, images.shape[0], num_classes, device=images.device)
     targets = one_hot(labels, num_classes, label_smoothing=label_smoothing, dtype=target_dtype)
     return erase(images, boxes, value=value, inplace=inplace), targets

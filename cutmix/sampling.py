@@ -15,29 +15,41 @@ import math
 import torch
 from torch import Tensor
 
+from cutmix._checks import check_alpha, check_generator, check_int, check_probability
+
 # Candidates drawn per sample and rejection round. Marsaglia-Tsang accepts >= 95% of candidates for shape >= 1, so
 # with four of them a second round is needed for fewer than one sample in 10^5.
 _CANDIDATES = 4
 
 
 def _device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
+    """The generator's device (CPU without one); rejects anything that is not a generator."""
+    if generator is None:
+        return torch.device("cpu")
+    return check_generator(generator).device
 
 
 def uniform(n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
     """``n`` draws from U[0, 1)."""
+    check_int(n, "n", low=0)
     return torch.rand(n, generator=generator, device=_device(generator), dtype=dtype)
 
 
 def randint(high: Tensor | int, n: int, generator: torch.Generator | None = None) -> Tensor:
     """``n`` integers uniform in [0, high) where ``high`` may differ per draw (a tensor of n values >= 1)."""
     u = uniform(n, generator)
+    if isinstance(high, Tensor):
+        if high.device.type == "cpu" and high.numel() and bool((high < 1).any()):
+            raise ValueError(f"high must be >= 1 everywhere, got a minimum of {high.min().item()}")
+    else:
+        check_int(high, "high")
     high_t = torch.as_tensor(high, device=u.device, dtype=torch.float64)
     return (u * high_t).floor_().long().minimum((high_t - 1).long())
 
 
 def permutation(n: int, generator: torch.Generator | None = None) -> Tensor:
     """A uniformly random permutation of range(n)."""
+    check_int(n, "n", low=0)
     return torch.randperm(n, generator=generator, device=_device(generator))
 
 
@@ -46,8 +58,8 @@ def log_gamma(shape: float, n: int, generator: torch.Generator | None = None) ->
 
     The log keeps tiny shapes usable: for shape 0.001 most Gamma draws underflow to 0, their logs do not.
     """
-    if not shape > 0:
-        raise ValueError(f"gamma shape must be > 0, got {shape}")
+    check_alpha(shape, "shape")
+    check_int(n, "n", low=0)
     device = _device(generator)
     boosted = shape < 1.0
     a = shape + 1.0 if boosted else shape
@@ -82,7 +94,8 @@ def beta(alpha: float, n: int, generator: torch.Generator | None = None, beta: f
     Beta(1, 1), the paper's default, is the uniform distribution and is drawn as such. Otherwise
     G_a / (G_a + G_b) = sigmoid(log G_a - log G_b), which stays exact when the Gammas underflow.
     """
-    b = alpha if beta is None else beta
+    check_alpha(alpha, "alpha")
+    b = alpha if beta is None else check_alpha(beta, "beta")
     if alpha == 1.0 and b == 1.0:
         return uniform(n, generator)
     return torch.sigmoid(log_gamma(alpha, n, generator) - log_gamma(b, n, generator))
@@ -90,4 +103,5 @@ def beta(alpha: float, n: int, generator: torch.Generator | None = None, beta: f
 
 def bernoulli(p: float, n: int, generator: torch.Generator | None = None) -> Tensor:
     """``n`` boolean draws that are True with probability ``p`` (always one uniform draw per sample)."""
+    check_probability(p, "p")
     return uniform(n, generator) < p

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cutmix._checks import check_probability
+from cutmix._checks import check_int, check_probability
 
 Schedule = Callable[[int], float]
 
@@ -42,8 +42,7 @@ class Linear:
     def __post_init__(self) -> None:
         check_probability(self.start, "start")
         check_probability(self.end, "end")
-        if isinstance(self.total_steps, bool) or not isinstance(self.total_steps, int) or self.total_steps < 1:
-            raise ValueError(f"total_steps must be an int >= 1, got {self.total_steps!r}")
+        check_int(self.total_steps, "total_steps")
 
     def __call__(self, step: int) -> float:
         t = min(max(step, 0), self.total_steps) / self.total_steps

@@ -7,7 +7,13 @@ labels [N, K] (e.g. from an earlier mix or label smoothing).
 Randomness, drawn in this order from ``generator`` (or the global RNG): whether to mix (one draw per batch, or per
 sample with ``per_sample=True``), the partner permutation, then the transform's own draws (lambda, box). In eval
 mode (``.eval()``) a transform is the identity with one-hot targets, so that a model-side mix never leaks into
-evaluation. ``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
+evaluation; it accepts a batch of 1 (an eval loader's last batch), which training refuses (no partner).
+
+Validation: labels must be on the images' device. Value checks (class indices in range; soft labels finite,
+non-negative, rows summing to 1 within 1e-3) run on CPU labels only: on an accelerator they would cost a host sync
+per batch, so there an index out of range ends in a device-side assert and bad soft labels pass through.
+
+``state_dict()`` carries the step counter and generator state, so a resumed run draws the same boxes.
 """
 
 from __future__ import annotations
@@ -21,12 +27,18 @@ from torch import Tensor, nn
 from cutmix import _ops, sampling
 from cutmix._checks import (
     check_alpha,
+    check_bool,
     check_choice,
+    check_fill,
+    check_fill_for,
     check_fraction,
+    check_generator,
     check_images,
+    check_int,
     check_labels,
     check_num_classes,
     check_probability,
+    check_target_dtype,
 )
 from cutmix.boxes import KINDS, PLACEMENTS, box_lambda, place_boxes, sample_box, sample_boxes, sample_centres
 from cutmix.functional import LABEL_MODES
@@ -65,26 +77,26 @@ class BatchMix(nn.Module):
         super().__init__()
         self.num_classes = check_num_classes(num_classes)
         self.prob = as_schedule(prob)
-        self.per_sample = bool(per_sample)
+        self.per_sample = check_bool(per_sample, "per_sample")
         self.label_smoothing = check_fraction(label_smoothing, "label_smoothing")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self.generator = generator
-        self.inplace = bool(inplace)
-        if not isinstance(target_dtype, torch.dtype) or not target_dtype.is_floating_point:
-            raise TypeError(f"target_dtype must be a floating torch.dtype, got {target_dtype!r}")
-        self.target_dtype = target_dtype
+        self.generator = check_generator(generator)
+        self.inplace = check_bool(inplace, "inplace")
+        self.target_dtype = check_target_dtype(target_dtype)
         self.step = 0
 
     # -- the contract -----------------------------------------------------------------------------------------
     def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
         images, labels = unpack_batch(inputs)
-        check_images(images)
-        labels, k = check_labels(labels, images.shape[0], self.num_classes)
+        check_images(images, min_batch=2 if self.training else 1)  # eval is the identity, even for one image
+        labels, k = check_labels(labels, images.shape[0], self.num_classes, device=images.device)
+        self.check_call(images)
         drawn = self.draw(images.shape[0]) if self.training else None
         if drawn is None:
             return images, self.identity_targets(labels, k)
         return self.mix_with(images, labels, k, *drawn)
+
+    def check_call(self, images: Tensor) -> None:
+        """Checks of the call that depend on the transform's settings (none by default)."""
 
     def draw(self, n: int) -> tuple[Tensor, Tensor | None] | None:
         """Advance one step; draw whether to mix and the partners: ``(index, selected)``, or None for no mixing.
@@ -247,11 +259,12 @@ class Cutout(BatchMix):
     ) -> None:
         super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
                          generator=generator, inplace=inplace, target_dtype=target_dtype)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"size must be a whole number of pixels >= 0, got {size!r}")
-        self.size = size
-        self.value = float(value)
+        self.size = check_int(size, "size", low=1)
+        self.value = float(check_fill(value))
         self.placement = check_choice(placement, "placement", PLACEMENTS)
+
+    def check_call(self, images: Tensor) -> None:
+        check_fill_for(self.value, images.dtype)
 
     def mix_with(self, images, labels, num_classes, index, selected):
         n, _, h, w = images.shape
@@ -281,6 +294,9 @@ class RandomChoice(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(transforms, str) or not isinstance(transforms, (Sequence, nn.ModuleList)):
+            raise TypeError(f"transforms must be a list of mixing transforms, got {type(transforms).__name__} "
+                            "(wrap a single transform in a list)")
         if not transforms:
             raise ValueError("transforms must be a non-empty sequence of mixing transforms")
         for i, t in enumerate(transforms):
@@ -297,7 +313,7 @@ class RandomChoice(nn.Module):
             raise ValueError(f"p must sum to 1, got {total}")
         self.transforms = nn.ModuleList(transforms)
         self.cumulative = torch.tensor(p, dtype=torch.float64).cumsum(0).tolist()
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.step = 0
 
     def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
@@ -340,6 +356,10 @@ class MixCollate:
             from torch.utils.data import default_collate
 
             collate_fn = default_collate
+        if not callable(mix):
+            raise TypeError(f"mix must be callable (a batch transform such as CutMix), got {type(mix).__name__}")
+        if not callable(collate_fn):
+            raise TypeError(f"collate_fn must be callable or None, got {type(collate_fn).__name__}")
         self.mix = mix
         self.collate_fn = collate_fn
         self._seeded_worker: int | None = None

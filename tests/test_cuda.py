@@ -46,3 +46,36 @@ def test_feature_cutmix_on_cuda_gives_gradients():
     logits, targets = mixer(images, torch.arange(4, device="cuda"))
     cutmix.SoftTargetCrossEntropy()(logits, targets).backward()
     assert images.grad is not None and bool(images.grad.abs().sum() > 0)
+
+
+@pytest.mark.parametrize("cls", [cutmix.CutMix, cutmix.MixUp, cutmix.Cutout])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_validation_adds_no_host_sync_on_cuda(cls, per_sample):
+    # Range checks of labels run on the CPU only: on CUDA they would stall the stream once per batch.
+    images = random_images(8, 3, 16, 16, torch.uint8, seed=4).cuda()
+    labels, soft = torch.arange(8, device="cuda"), torch.full((8, 8), 1 / 8, device="cuda")
+    mix = cls(8, per_sample=per_sample, generator=torch.Generator().manual_seed(5))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        mix(images, labels)
+        mix(images, soft)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_cuda_labels_must_be_on_the_images_device_but_values_are_not_checked():
+    images = random_images(4, 3, 8, 8, torch.float32, seed=6).cuda()
+    with pytest.raises(ValueError, match="labels must be on the images' device"):
+        cutmix.CutMix(4)(images, torch.arange(4))
+    # Documented: soft-label values are only checked on the CPU, so rows summing to 2 pass through on CUDA.
+    _, targets = cutmix.CutMix(4)(images, torch.full((4, 4), 0.5, device="cuda"))
+    assert torch.allclose(targets.sum(1), torch.full((4,), 2.0, device="cuda"))
+
+
+def test_cpu_partners_and_boxes_work_with_cuda_images():
+    images = random_images(4, 3, 8, 8, torch.float32, seed=7)
+    index, boxes = torch.tensor([1, 2, 3, 0]), torch.tensor([[0, 0, 4, 4]] * 4)
+    gpu, targets = F.cutmix(images.cuda(), torch.arange(4).cuda(), boxes=boxes, index=index, num_classes=4)
+    cpu, _ = F.cutmix(images, torch.arange(4), boxes=boxes, index=index, num_classes=4)
+    assert torch.equal(gpu.cpu(), cpu) and targets.is_cuda

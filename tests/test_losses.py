@@ -71,17 +71,17 @@ def test_loss_gradient():
 
 
 @pytest.mark.parametrize(
-    ("logits", "targets", "match"),
+    ("logits", "targets", "error", "match"),
     [
-        (torch.zeros(6), LABELS, "logits"),
-        (torch.zeros(6, 5), torch.zeros(6, 4), "targets"),
-        (torch.zeros(6, 5), torch.zeros(6, 5, dtype=torch.long), "targets"),
-        (torch.zeros(6, 5), torch.zeros(6), "targets"),
-        (torch.zeros(6, 5), torch.zeros(5, dtype=torch.long), "targets"),
+        (torch.zeros(6), LABELS, ValueError, "logits"),
+        (torch.zeros(6, 5), torch.zeros(6, 4), ValueError, "targets"),
+        (torch.zeros(6, 5), torch.zeros(6, 5, dtype=torch.long), TypeError, "targets"),  # wrong kind: integer
+        (torch.zeros(6, 5), torch.zeros(6), TypeError, "targets"),  # wrong kind: float class indices
+        (torch.zeros(6, 5), torch.zeros(5, dtype=torch.long), ValueError, "targets"),
     ],
 )
-def test_bad_inputs(logits, targets, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_inputs(logits, targets, error, match):
+    with pytest.raises(error, match=match):
         cutmix.SoftTargetCrossEntropy()(logits, targets)
 
 

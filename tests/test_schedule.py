@@ -36,7 +36,7 @@ def test_constant_and_as_schedule():
         (lambda: Linear(-0.1, 1.0, 10), ValueError, "start"),
         (lambda: Linear(0.0, 1.5, 10), ValueError, "end"),
         (lambda: Linear(0.0, 1.0, 0), ValueError, "total_steps"),
-        (lambda: Linear(0.0, 1.0, 2.5), ValueError, "total_steps"),
+        (lambda: Linear(0.0, 1.0, 2.5), TypeError, "total_steps"),  # a float is the wrong kind of thing
         (lambda: Constant(2.0), ValueError, "value"),
         (lambda: as_schedule(1.5), ValueError, "prob"),
         (lambda: as_schedule(float("nan")), ValueError, "prob"),
