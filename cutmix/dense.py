@@ -23,15 +23,17 @@ kept box, comes from the image whose pixels are at that place: call ``functional
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from cutmix import _ops
-from cutmix._checks import check_choice, check_fraction, check_index
-from cutmix.boxes import check_boxes
+from cutmix import _ops, tv
+from cutmix._checks import check_choice, check_fraction, check_images, check_index, check_labels
+from cutmix.boxes import box_lambda, check_boxes
 from cutmix.functional import _check_lam
+from cutmix.transforms import CutMix, Cutout, MixUp
 from cutmix.tv import boxes_xyxy, plain, wrap_like
 
 HARD_MODES = ("error", "larger")
@@ -357,7 +359,159 @@ def erase_detections(
     return out
 
 
+# -- the transform ------------------------------------------------------------------------------------------------
+@dataclass
+class MixParams:
+    """What one call did, so that a loss can reuse it: ``boxes`` [N, 4] int64 (the pasted or erased region of each
+    image; empty for Mixup and where nothing happened), ``index`` [N] (the partners; ``arange`` when not applied),
+    ``lam`` [N] float64 (the share each image keeps) and ``op`` ("cutmix", "mixup", "cutout" or "none")."""
+
+    boxes: Tensor
+    index: Tensor
+    lam: Tensor
+    op: str
+
+    def region(self, height: int, width: int) -> Tensor:
+        """Bool [N, H, W]: where image ``i`` shows its partner's (or erased) pixels."""
+        return pasted_region(self.boxes, self.boxes.shape[0], height, width)
+
+
+def _roles(inputs: tuple[Any, ...]) -> list[str]:
+    """Roles of plain positional arguments after the images: masks (>= 3-D), labels (1-D/2-D), detections."""
+    roles = []
+    for i, value in enumerate(inputs[1:], start=1):
+        if isinstance(value, (list, tuple)) and value and all(isinstance(t, Mapping) for t in value):
+            roles.append("detections")
+        elif isinstance(value, Tensor) and value.ndim >= 3:
+            roles.append("mask")
+        elif isinstance(value, Tensor) and value.ndim in (1, 2) and "labels" not in roles:
+            roles.append("labels")
+        else:
+            what = type(value).__name__ + (f" of shape {tuple(value.shape)}" if isinstance(value, Tensor) else "")
+            raise TypeError(f"argument {i} is a {what}: expected class labels [N] / [N, K] (once), masks "
+                            "[N, ..., H, W], or detection targets (a list of dicts with 'boxes')")
+    return roles
+
+
+class DenseMix(nn.Module):
+    """A :class:`~cutmix.CutMix`, :class:`~cutmix.MixUp` or :class:`~cutmix.Cutout` applied to images and to every
+    spatial target with one geometry (the transform's own draws, generator and schedule).
+
+    Calls: ``images, targets, masks = mix(images, labels, masks)`` (any number of masks or maps, in any order after
+    the images; labels optional); ``images, dets = mix(images, [{"boxes": ..., "labels": ...}, ...])``; or one dict
+    or tuple of tv_tensors (``{"image": Image, "mask": Mask, "labels": y}``) which comes back with the same structure
+    and types. Labels become the transform's soft targets. ``return_params=True`` appends a :class:`MixParams`.
+
+    ``min_visibility``: the least visible fraction of a box to keep it (see :func:`paste_detections`).
+    ``ignore_index``: what Cutout writes into integer masks; ``map_fill`` what it writes into floating maps.
+    ``hard``: Mixup on hard masks, see :func:`blend_masks` (Mixup has no rule for boxes and raises).
+    """
+
+    def __init__(
+        self,
+        transform: CutMix | MixUp | Cutout,
+        *,
+        min_visibility: float = 0.0,
+        ignore_index: int = 255,
+        map_fill: float = 0.0,
+        hard: str = "error",
+        return_params: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(transform, (CutMix, MixUp, Cutout)):
+            raise TypeError(f"transform must be a cutmix.CutMix, MixUp or Cutout, got {type(transform).__name__}")
+        self.transform = transform
+        self.min_visibility = check_fraction(min_visibility, "min_visibility")
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+        self.ignore_index = ignore_index
+        self.map_fill = float(map_fill)
+        self.hard = check_choice(hard, "hard", HARD_MODES)
+        self.return_params = bool(return_params)
+
+    def forward(self, *inputs: Any) -> Any:
+        if tv.is_structured(inputs):
+            flat = tv.flatten(inputs[0] if len(inputs) == 1 else inputs)
+            images, labels, masks, dets, params = self._mix(flat.images, flat.labels, flat.masks, flat.detections)
+            out = flat.rebuild(images, labels, masks, dets)
+            return (out, params) if self.return_params else out
+        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = tuple(inputs[0])
+        if not inputs:
+            raise TypeError("expected mix(images, ...) with images [N, C, H, W], got no arguments")
+        roles = _roles(inputs)
+        labels = next((v for r, v in zip(roles, inputs[1:], strict=True) if r == "labels"), None)
+        masks = [v for r, v in zip(roles, inputs[1:], strict=True) if r == "mask"]
+        dets = [v for r, v in zip(roles, inputs[1:], strict=True) if r == "detections"]
+        if len(dets) > 1:
+            raise TypeError("expected at most one list of detection targets")
+        images, targets, masks, new_dets, params = self._mix(inputs[0], labels, masks, dets[0] if dets else None)
+        mixed = {"labels": iter([targets]), "mask": iter(masks), "detections": iter([new_dets])}
+        out = (images, *(next(mixed[r]) for r in roles))
+        return (*out, params) if self.return_params else out
+
+    def _mix(
+        self, images: Tensor, labels: Tensor | None, masks: list[Tensor], dets: list[dict[str, Any]] | None
+    ) -> tuple[Tensor, Tensor | None, list[Tensor], list[dict[str, Any]] | None, MixParams]:
+        t = self.transform
+        check_images(images)
+        n, _, h, w = images.shape
+        k = 0
+        if labels is not None:
+            labels, k = check_labels(labels, n, t.num_classes)
+        for j, m in enumerate(masks):
+            check_masks(m, f"masks[{j}]")
+            if m.shape[0] != n or tuple(m.shape[-2:]) != (h, w):
+                raise ValueError(f"masks[{j}] must be [{n}, ..., {h}, {w}] like the images, got {tuple(m.shape)}")
+        if dets is not None:
+            _check_targets(dets, n)
+        drawn = t.draw(n) if t.training else None
+        if drawn is None:
+            params = MixParams(torch.zeros(n, 4, dtype=torch.int64), torch.arange(n),
+                               torch.ones(n, dtype=torch.float64), "none")
+            targets = None if labels is None else t.identity_targets(labels, k)
+            return images, targets, list(masks), dets, params
+        index, selected = drawn
+        dev_index = index.to(images.device, non_blocking=True)
+        targets = None
+        if isinstance(t, CutMix):
+            boxes, lam = t.sample(n, h, w, selected)
+            box_t = _boxes(boxes, n, h, w).expand(n, 4)
+            images = _ops.paste(images, boxes, dev_index, inplace=t.inplace)
+            masks = [paste_masks(m, box_t, index) for m in masks]
+            if dets is not None:
+                dets = paste_detections(dets, box_t, index, canvas_size=(h, w), min_visibility=self.min_visibility)
+            if labels is not None:
+                targets = t.mixed_targets(labels, k, index, lam, t.label)
+            return images, targets, masks, dets, MixParams(box_t.clone(), index, lam, "cutmix")
+        if isinstance(t, Cutout):
+            boxes = t.sample(n, h, w, selected)
+            box_t = _boxes(boxes, n, h, w).expand(n, 4)
+            images = _ops.erase(images, boxes, t.value, inplace=t.inplace)
+            masks = [erase_masks(m, box_t, value=self.map_fill if m.is_floating_point() else self.ignore_index)
+                     for m in masks]
+            if dets is not None:
+                dets = erase_detections(dets, box_t, canvas_size=(h, w), min_visibility=self.min_visibility)
+            if labels is not None:
+                targets = t.identity_targets(labels, k)
+            return images, targets, masks, dets, MixParams(box_t.clone(), torch.arange(n), box_lambda(box_t, h, w),
+                                                           "cutout")
+        if dets is not None:
+            raise ValueError("MixUp has no rule for detection boxes (a blended image holds both sets at partial "
+                             "opacity); use CutMix or Cutout for detection targets")
+        lam = t.sample(n, selected).expand(n)
+        weight = float(lam[0]) if selected is None else lam
+        images = _ops.blend(images, weight, dev_index, inplace=t.inplace)
+        masks = [blend_masks(m, weight, index, hard=self.hard) for m in masks]
+        if labels is not None:
+            targets = t.mixed_targets(labels, k, index, lam, t.label)
+        return images, targets, masks, dets, MixParams(torch.zeros(n, 4, dtype=torch.int64), index, lam, "mixup")
+
+
+
 __all__ = [
+    "DenseMix",
+    "MixParams",
     "blend_masks",
     "check_masks",
     "erase_detections",

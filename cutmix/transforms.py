@@ -170,15 +170,21 @@ class CutMix(BatchMix):
         return {"alpha": self.alpha, "kind": self.box, "placement": self.placement, "sigma": self.sigma,
                 "size": self.size, "generator": self.generator}
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n, _, h, w = images.shape
+    def sample(self, n: int, h: int, w: int, selected: Tensor | None) -> tuple[Tensor | tuple[int, ...], Tensor]:
+        """This transform's own draws for a batch: ``(boxes, lam)``, one box (a tuple) or [N, 4], lam [N] float64.
+
+        :mod:`cutmix.dense` calls it to move masks and detection boxes with the same geometry.
+        """
         if selected is None:
             boxes: Tensor | tuple[int, int, int, int] = sample_box(h, w, **self._box_kwargs())
             x0, y0, x1, y1 = boxes
-            lam = torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
-        else:
-            boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
-            lam = box_lambda(boxes, h, w)
+            return boxes, torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
+        boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
+        return boxes, box_lambda(boxes, h, w)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        boxes, lam = self.sample(n, h, w, selected)
         targets = self.mixed_targets(labels, num_classes, index, lam, self.label)
         return _ops.paste(images, boxes, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
 
@@ -211,11 +217,16 @@ class MixUp(BatchMix):
         self.alpha = check_alpha(alpha)
         self.label = check_choice(label, "label", LABEL_MODES)
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n = images.shape[0]
+    def sample(self, n: int, selected: Tensor | None) -> Tensor:
+        """This transform's own draw: lam [1] (per batch) or [N] float64 (per sample; 1 where not selected)."""
         lam = sampling.beta(self.alpha, 1 if selected is None else n, self.generator)
         if selected is not None:
             lam.masked_fill_(~selected, 1.0)  # unselected samples keep their own image and label
+        return lam
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n = images.shape[0]
+        lam = self.sample(n, selected)
         targets = self.mixed_targets(labels, num_classes, index, lam.expand(n), self.label)
         weight = float(lam) if selected is None else lam
         return _ops.blend(images, weight, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
@@ -253,13 +264,17 @@ class Cutout(BatchMix):
         self.value = float(value)
         self.placement = check_choice(placement, "placement", PLACEMENTS)
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n, _, h, w = images.shape
+    def sample(self, n: int, h: int, w: int, selected: Tensor | None) -> Tensor:
+        """This transform's own draw: the erased boxes, [4] for the batch or [N, 4] (empty where not selected)."""
         m = 1 if selected is None else n
         centres = sample_centres(m, h, w, generator=self.generator)
         sides = torch.tensor([min(self.size, w), min(self.size, h)], device=centres.device).expand(m, 2)
         boxes = place_boxes(centres, sides, h, w, self.placement)
-        boxes = boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
+        return boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        boxes = self.sample(n, h, w, selected)
         targets = self.identity_targets(labels, num_classes)
         return _ops.erase(images, boxes, self.value, inplace=self.inplace), targets
 
