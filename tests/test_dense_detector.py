@@ -47,7 +47,7 @@ def test_faster_rcnn_trains_two_steps_on_cutmixed_scenes() -> None:
         losses = model(list(images.float() / 255), [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets])
         assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
         loss = sum(losses.values())
-        assert math.isfinite(float(loss))
+        assert math.isfinite(loss.item()) and all(math.isfinite(v.item()) for v in losses.values())
         optimizer.zero_grad()
         loss.backward()
         assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
