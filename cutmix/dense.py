@@ -388,8 +388,8 @@ def _roles(inputs: tuple[Any, ...]) -> list[str]:
             roles.append("labels")
         else:
             what = type(value).__name__ + (f" of shape {tuple(value.shape)}" if isinstance(value, Tensor) else "")
-            raise TypeError(f"argument {i} is a {what}: expected class labels [N] / [N, K] (once), masks "
-                            "[N, ..., H, W], or detection targets (a list of dicts with 'boxes')")
+            raise TypeError(f"mix(images, ...): argument {i} is a {what}; expected class labels [N] / [N, K] "
+                            "(once), masks [N, ..., H, W], or detection targets (a list of dicts with 'boxes')")
     return roles
 
 

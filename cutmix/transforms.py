@@ -44,6 +44,19 @@ def unpack_batch(inputs: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
     return inputs[0], inputs[1]
 
 
+def _is_dense(inputs: tuple[Any, ...]) -> bool:
+    """Whether a call holds more than ``(images, labels)``: spatial targets, detection targets or tv_tensors."""
+    from cutmix.tv import is_structured
+
+    items = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)) else inputs
+    if len(items) > 2 or is_structured(inputs):
+        return True
+    images, extra = (items[0], items[1]) if len(items) == 2 else (None, None)
+    spatial = isinstance(images, Tensor) and images.ndim == 4 and isinstance(extra, Tensor) and extra.ndim >= 3
+    return ((spatial and extra.shape[-2:] == images.shape[-2:])  # a mask; other shapes are bad labels
+            or (isinstance(extra, (list, tuple)) and bool(extra) and all(isinstance(t, dict) for t in extra)))
+
+
 class BatchMix(nn.Module):
     """Shared machinery: argument checks, probability (float or schedule), pairing, RNG state, eval identity.
 
@@ -77,7 +90,11 @@ class BatchMix(nn.Module):
         self.step = 0
 
     # -- the contract -----------------------------------------------------------------------------------------
-    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
+    def forward(self, *inputs: Any) -> Any:
+        if _is_dense(inputs):  # masks, detection targets or tv_tensors: one geometry for all (cutmix.dense)
+            from cutmix.dense import DenseMix
+
+            return DenseMix(self)(*inputs)
         images, labels = unpack_batch(inputs)
         check_images(images)
         labels, k = check_labels(labels, images.shape[0], self.num_classes)

@@ -60,6 +60,20 @@ def test_cutmix_moves_masks_with_the_pixels(per_sample, dtype, channel) -> None:
                                                                        num_classes=4))
 
 
+def test_the_plain_transforms_take_dense_targets_too() -> None:
+    images, masks = tagged(), masks_of(tagged(), torch.uint8)
+    dets = [{"boxes": torch.tensor([[0.0, 0, W, H]]), "labels": torch.tensor([i + 1])} for i in range(N)]
+    for make in (lambda: cutmix.CutMix(4, generator=gen(4)), lambda: cutmix.Cutout(4, size=5, generator=gen(4))):
+        got = make()(images, labels(), masks, dets)
+        want = DenseMix(make())(images, labels(), masks, dets)
+        for a, b in zip(got[:3], want[:3], strict=True):
+            assert torch.equal(a, b)
+        assert all(torch.equal(x["boxes"], y["boxes"]) for x, y in zip(got[3], want[3], strict=True))
+    out, targets = cutmix.CutMix(4, generator=gen(4))((images, labels()))  # the classification path, same draws
+    dense_out, dense_targets, _ = cutmix.CutMix(4, generator=gen(4))(images, labels(), masks)
+    assert torch.equal(out, dense_out) and torch.equal(targets, dense_targets)
+
+
 def test_masks_in_any_order_and_soft_maps() -> None:
     images = tagged()
     hard, conf = masks_of(images, torch.uint8), torch.rand(N, H, W, generator=gen(1))
