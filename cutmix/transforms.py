@@ -46,6 +46,8 @@ def unpack_batch(inputs: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
 
 def _is_dense(inputs: tuple[Any, ...]) -> bool:
     """Whether a call holds more than ``(images, labels)``: spatial targets, detection targets or tv_tensors."""
+    if len(inputs) == 2 and type(inputs[0]) is Tensor and type(inputs[1]) is Tensor and inputs[1].ndim <= 2:
+        return False  # the classification call, decided without a lookup
     from cutmix.tv import is_structured
 
     items = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)) else inputs
