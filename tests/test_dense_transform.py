@@ -210,3 +210,19 @@ def test_import_cutmix_does_not_import_torchvision() -> None:
     code = "import sys, cutmix, cutmix.dense, cutmix.tv; print('torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_cuda_gives_the_cpu_result(per_sample) -> None:
+    images, masks, conf = tagged(), masks_of(tagged(), torch.int64), torch.rand(N, H, W, generator=gen(2))
+    dets = [{"boxes": torch.tensor([[0.0, 0, W, H], [2, 3, 9, 8]]), "labels": torch.tensor([i + 1, 7])}
+            for i in range(N)]
+    cuda_dets = [{k: v.cuda() for k, v in d.items()} for d in dets]
+    want = DenseMix(cutmix.CutMix(4, per_sample=per_sample, generator=gen(9)))(images, labels(), masks, conf, dets)
+    got = DenseMix(cutmix.CutMix(4, per_sample=per_sample, generator=gen(9)))(
+        images.cuda(), labels().cuda(), masks.cuda(), conf.cuda(), cuda_dets)
+    for a, b in zip(got[:4], want[:4], strict=True):
+        assert a.device.type == "cuda" and torch.equal(a.cpu(), b)
+    for a, b in zip(got[4], want[4], strict=True):
+        assert torch.equal(a["boxes"].cpu(), b["boxes"]) and torch.equal(a["labels"].cpu(), b["labels"])
