@@ -161,3 +161,20 @@ def test_bad_min_visibility_and_canvas() -> None:
         dense.paste_detections(t, REGION, torch.tensor([0]), canvas_size=(H, W), min_visibility=1.5)
     with pytest.raises(ValueError, match="canvas_size must be the images' "):
         dense.paste_detections(t, REGION, torch.tensor([0]), canvas_size=(H,))
+
+
+def test_instance_masks_and_scores_follow_their_boxes() -> None:
+    def with_masks(box: list[int], label: int) -> dict[str, torch.Tensor]:
+        m = torch.zeros(1, H, W, dtype=torch.uint8)
+        m[0, box[1]:box[3], box[0]:box[2]] = 1
+        return {"boxes": torch.tensor([box], dtype=torch.float32), "labels": torch.tensor([label]),
+                "masks": m, "scores": torch.tensor([0.5 + label / 100])}
+
+    own, partner = with_masks([5, 10, 15, 20], 1), with_masks([15, 15, 25, 25], 2)
+    out = mix_two(own, partner)
+    assert out["labels"].tolist() == [1, 2] and out["scores"].tolist() == pytest.approx([0.51, 0.52])
+    region = torch.zeros(H, W, dtype=torch.bool)
+    region[10:20, 10:20] = True
+    assert torch.equal(out["masks"][0], own["masks"][0] * ~region)  # own pixels under the paste are gone
+    assert torch.equal(out["masks"][1], partner["masks"][0] * region)  # the partner's only inside the region
+    assert out["masks"].dtype == torch.uint8
