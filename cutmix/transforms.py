@@ -334,15 +334,17 @@ class RandomChoice(nn.Module):
         self.generator = generator
         self.step = 0
 
-    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
-        images, labels = unpack_batch(inputs)
+    def forward(self, *inputs: Any) -> Any:
+        dense = _is_dense(inputs)  # masks, boxes or tv_tensors go to the chosen transform as they are
+        if not dense:
+            inputs = unpack_batch(inputs)
         u = float(sampling.uniform(1, self.generator))
         choice = min(sum(u >= c for c in self.cumulative), len(self.transforms) - 1)
         transform = self.transforms[choice]
         transform.step = self.step
         if self.training:
             self.step += 1
-        return transform(images, labels)
+        return transform(*inputs)
 
     def reseed(self, seed: int) -> None:
         if self.generator is not None:

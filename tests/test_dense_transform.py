@@ -226,3 +226,17 @@ def test_cuda_gives_the_cpu_result(per_sample) -> None:
         assert a.device.type == "cuda" and torch.equal(a.cpu(), b)
     for a, b in zip(got[4], want[4], strict=True):
         assert torch.equal(a["boxes"].cpu(), b["boxes"]) and torch.equal(a["labels"].cpu(), b["labels"])
+
+
+def test_random_choice_passes_dense_targets_to_the_chosen_transform() -> None:
+    images, masks = tagged(), masks_of(tagged(), torch.uint8)
+    for seed in range(4):
+        choice = cutmix.RandomChoice([cutmix.CutMix(4, generator=gen(seed)), cutmix.Cutout(4, size=5,
+                                                                                          generator=gen(seed))],
+                                     generator=gen(100 + seed))
+        out, targets, m = choice(images, labels(), masks)
+        u = float(cutmix.sampling.uniform(1, gen(100 + seed)))
+        ref = (cutmix.CutMix(4, generator=gen(seed)) if u < 0.5 else cutmix.Cutout(4, size=5, generator=gen(seed)))
+        want = DenseMix(ref)(images, labels(), masks)
+        assert torch.equal(out, want[0]) and torch.equal(targets, want[1]) and torch.equal(m, want[2])
+        assert choice.step == 1
