@@ -385,4 +385,7 @@ class MixCollate:
         if info is not None and self._seeded_worker != info.id and hasattr(self.mix, "reseed"):
             self.mix.reseed(info.seed % 2**63)
             self._seeded_worker = info.id
-        return self.mix(*unpack_batch((self.collate_fn(batch),)))
+        collated = self.collate_fn(batch)
+        if _is_dense((collated,)):  # dicts, masks, tv_tensors: the structure goes to the transform as it is
+            return self.mix(collated)
+        return self.mix(*unpack_batch((collated,)))

@@ -12,8 +12,8 @@ Roles, decided by type first and by place only for plain tensors, so that nothin
   ``"images"`` or the first plain tensor of a top-level tuple;
 * labels: a plain tensor under the key ``"labels"`` / ``"label"`` of a top-level dict, or the next plain tensor of
   a top-level tuple after the image (class indices [N] or soft labels [N, K]);
-* masks: every ``tv_tensors.Mask`` outside the detection targets, [N, ..., H, W] (hard masks, soft or confidence
-  maps alike: they all follow the pixels);
+* masks: every ``tv_tensors.Mask`` outside the detection targets, and plain tensors under the key ``"mask"`` /
+  ``"masks"``, [N, ..., H, W] (hard masks, soft or confidence maps alike: they all follow the pixels);
 * detections: a list or tuple of N dicts that all have ``"boxes"``; their content is left to
   :func:`cutmix.dense.paste_detections`, which keeps the types of the values it changes;
 * passed through unchanged: None, bool, int, float, str and bytes.
@@ -34,6 +34,7 @@ from torch import Tensor
 
 IMAGE_KEYS = ("image", "images")
 LABEL_KEYS = ("labels", "label")
+MASK_KEYS = ("mask", "masks")
 _PASSTHROUGH = (type(None), bool, int, float, str, bytes)
 
 
@@ -183,11 +184,14 @@ def flatten(inputs: Any, name: str = "inputs") -> Flat:
             lowered = key.lower() if key is not None else None
             if lowered in IMAGE_KEYS or (top and key is None and "image" not in found and not _has_image(inputs)):
                 return claim("image", node, where)
+            if lowered in MASK_KEYS:
+                masks.append(node)
+                return _Slot("mask", node, len(masks) - 1)
             if top and (lowered in LABEL_KEYS or (key is None and "image" in found and "labels" not in found)):
                 return claim("labels", node, where)
             raise TypeError(
-                f"{where} is a plain torch.Tensor with no role here; wrap a spatial target in tv_tensors.Mask, pass "
-                f"images under {IMAGE_KEYS[0]!r} and class labels under {LABEL_KEYS[0]!r}"
+                f"{where} is a plain torch.Tensor with no role here; wrap a spatial target in tv_tensors.Mask (or pass "
+                f"it under {MASK_KEYS[0]!r}), images under {IMAGE_KEYS[0]!r} and class labels under {LABEL_KEYS[0]!r}"
             )
         if _is_detections(node):
             return claim("detections", node, where)

@@ -240,3 +240,13 @@ def test_random_choice_passes_dense_targets_to_the_chosen_transform() -> None:
         want = DenseMix(ref)(images, labels(), masks)
         assert torch.equal(out, want[0]) and torch.equal(targets, want[1]) and torch.equal(m, want[2])
         assert choice.step == 1
+
+
+def test_mix_collate_mixes_dict_samples_with_masks() -> None:
+    images, masks = tagged(), masks_of(tagged(), torch.uint8)
+    samples = [{"image": images[i], "mask": masks[i], "labels": labels()[i]} for i in range(N)]
+    out = cutmix.MixCollate(cutmix.CutMix(4, generator=gen(3)))(samples)
+    want = DenseMix(cutmix.CutMix(4, generator=gen(3)))(images, labels(), masks)
+    assert list(out) == ["image", "mask", "labels"]
+    assert torch.equal(out["image"], want[0]) and torch.equal(out["labels"], want[1])
+    assert torch.equal(out["mask"], want[2])
