@@ -56,6 +56,21 @@ def unpack_batch(inputs: tuple[Any, ...]) -> tuple[Tensor, Tensor]:
     return inputs[0], inputs[1]
 
 
+def _is_dense(inputs: tuple[Any, ...]) -> bool:
+    """Whether a call holds more than ``(images, labels)``: spatial targets, detection targets or tv_tensors."""
+    if len(inputs) == 2 and type(inputs[0]) is Tensor and type(inputs[1]) is Tensor and inputs[1].ndim <= 2:
+        return False  # the classification call, decided without a lookup
+    from cutmix.tv import is_structured
+
+    items = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)) else inputs
+    if len(items) > 2 or is_structured(inputs):
+        return True
+    images, extra = (items[0], items[1]) if len(items) == 2 else (None, None)
+    spatial = isinstance(images, Tensor) and images.ndim == 4 and isinstance(extra, Tensor) and extra.ndim >= 3
+    return ((spatial and extra.shape[-2:] == images.shape[-2:])  # a mask; other shapes are bad labels
+            or (isinstance(extra, (list, tuple)) and bool(extra) and all(isinstance(t, dict) for t in extra)))
+
+
 class BatchMix(nn.Module):
     """Shared machinery: argument checks, probability (float or schedule), pairing, RNG state, eval identity.
 
@@ -85,7 +100,11 @@ class BatchMix(nn.Module):
         self.step = 0
 
     # -- the contract -----------------------------------------------------------------------------------------
-    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
+    def forward(self, *inputs: Any) -> Any:
+        if _is_dense(inputs):  # masks, detection targets or tv_tensors: one geometry for all (cutmix.dense)
+            from cutmix.dense import DenseMix
+
+            return DenseMix(self)(*inputs)
         images, labels = unpack_batch(inputs)
         check_images(images, min_batch=2 if self.training else 1)  # eval is the identity, even for one image
         labels, k = check_labels(labels, images.shape[0], self.num_classes, device=images.device)
@@ -182,15 +201,21 @@ class CutMix(BatchMix):
         return {"alpha": self.alpha, "kind": self.box, "placement": self.placement, "sigma": self.sigma,
                 "size": self.size, "generator": self.generator}
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n, _, h, w = images.shape
+    def sample(self, n: int, h: int, w: int, selected: Tensor | None) -> tuple[Tensor | tuple[int, ...], Tensor]:
+        """This transform's own draws for a batch: ``(boxes, lam)``, one box (a tuple) or [N, 4], lam [N] float64.
+
+        :mod:`cutmix.dense` calls it to move masks and detection boxes with the same geometry.
+        """
         if selected is None:
             boxes: Tensor | tuple[int, int, int, int] = sample_box(h, w, **self._box_kwargs())
             x0, y0, x1, y1 = boxes
-            lam = torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
-        else:
-            boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
-            lam = box_lambda(boxes, h, w)
+            return boxes, torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
+        boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
+        return boxes, box_lambda(boxes, h, w)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        boxes, lam = self.sample(n, h, w, selected)
         targets = self.mixed_targets(labels, num_classes, index, lam, self.label)
         return _ops.paste(images, boxes, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
 
@@ -223,11 +248,16 @@ class MixUp(BatchMix):
         self.alpha = check_alpha(alpha)
         self.label = check_choice(label, "label", LABEL_MODES)
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n = images.shape[0]
+    def sample(self, n: int, selected: Tensor | None) -> Tensor:
+        """This transform's own draw: lam [1] (per batch) or [N] float64 (per sample; 1 where not selected)."""
         lam = sampling.beta(self.alpha, 1 if selected is None else n, self.generator)
         if selected is not None:
             lam.masked_fill_(~selected, 1.0)  # unselected samples keep their own image and label
+        return lam
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n = images.shape[0]
+        lam = self.sample(n, selected)
         targets = self.mixed_targets(labels, num_classes, index, lam.expand(n), self.label)
         weight = float(lam) if selected is None else lam
         return _ops.blend(images, weight, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
@@ -266,13 +296,17 @@ class Cutout(BatchMix):
     def check_call(self, images: Tensor) -> None:
         check_fill_for(self.value, images.dtype)
 
-    def mix_with(self, images, labels, num_classes, index, selected):
-        n, _, h, w = images.shape
+    def sample(self, n: int, h: int, w: int, selected: Tensor | None) -> Tensor:
+        """This transform's own draw: the erased boxes, [4] for the batch or [N, 4] (empty where not selected)."""
         m = 1 if selected is None else n
         centres = sample_centres(m, h, w, generator=self.generator)
         sides = torch.tensor([min(self.size, w), min(self.size, h)], device=centres.device).expand(m, 2)
         boxes = place_boxes(centres, sides, h, w, self.placement)
-        boxes = boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
+        return boxes[0] if selected is None else boxes.masked_fill_(~selected[:, None], 0)
+
+    def mix_with(self, images, labels, num_classes, index, selected):
+        n, _, h, w = images.shape
+        boxes = self.sample(n, h, w, selected)
         targets = self.identity_targets(labels, num_classes)
         return _ops.erase(images, boxes, self.value, inplace=self.inplace), targets
 
@@ -316,15 +350,17 @@ class RandomChoice(nn.Module):
         self.generator = check_generator(generator)
         self.step = 0
 
-    def forward(self, *inputs: Any) -> tuple[Tensor, Tensor]:
-        images, labels = unpack_batch(inputs)
+    def forward(self, *inputs: Any) -> Any:
+        dense = _is_dense(inputs)  # masks, boxes or tv_tensors go to the chosen transform as they are
+        if not dense:
+            inputs = unpack_batch(inputs)
         u = float(sampling.uniform(1, self.generator))
         choice = min(sum(u >= c for c in self.cumulative), len(self.transforms) - 1)
         transform = self.transforms[choice]
         transform.step = self.step
         if self.training:
             self.step += 1
-        return transform(images, labels)
+        return transform(*inputs)
 
     def reseed(self, seed: int) -> None:
         if self.generator is not None:
@@ -369,4 +405,7 @@ class MixCollate:
         if info is not None and self._seeded_worker != info.id and hasattr(self.mix, "reseed"):
             self.mix.reseed(info.seed % 2**63)
             self._seeded_worker = info.id
-        return self.mix(*unpack_batch((self.collate_fn(batch),)))
+        collated = self.collate_fn(batch)
+        if _is_dense((collated,)):  # dicts, masks, tv_tensors: the structure goes to the transform as it is
+            return self.mix(collated)
+        return self.mix(*unpack_batch((collated,)))

@@ -26,7 +26,14 @@ from cutmix.data.cifar import CIFAR_NAMES, load_cifar
 from cutmix.data.folder import FolderDataset, Skipped, collate_skipping
 from cutmix.data.imageset import ImageSet
 from cutmix.data.normalize import MEAN_STD, normalize
-from cutmix.data.shapes import SHAPES, load_shapes
+from cutmix.data.shapes import (
+    SHAPES,
+    Scenes,
+    load_shape_scenes,
+    load_shapes,
+    load_shapes_segmentation,
+    segmentation_classes,
+)
 from cutmix.data.source import IMAGE_EXTENSIONS, CorruptImageError, MixedSizeError
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "ImageSet",
     "Lighting",
     "MixedSizeError",
+    "Scenes",
     "Skipped",
     "collate_skipping",
     "crop_flip",
@@ -47,10 +55,13 @@ __all__ = [
     "imagenet_train_transform",
     "load_cifar",
     "load_images",
+    "load_shape_scenes",
     "load_shapes",
+    "load_shapes_segmentation",
     "normalize",
     "open_dataset",
     "random_crop_flip",
+    "segmentation_classes",
 ]
 
 

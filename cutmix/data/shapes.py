@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Literal, overload
 
 import torch
 from torch import Tensor
 
+from cutmix._checks import check_choice
 from cutmix.data.imageset import ImageSet
 
 SHAPES = ("disc", "square", "triangle", "plus", "ring", "diamond", "star", "bar", "ellipse", "lshape")
@@ -46,9 +48,12 @@ _DECOY_SCALE = (0.4, 0.7)  # its radius relative to the object's
 _CHUNK_PIXELS = 256 * 32 * 32  # images per chunk, scaled by size: small chunks stay in cache (~4x faster)
 
 
-def stream_seed(split: str, seed: int) -> int:
-    """A 63-bit seed for (split, seed): a hash, so that neighbouring seeds and splits give unrelated streams."""
-    digest = hashlib.sha256(f"cutmix.data.shapes/{SPLITS[split]}/{seed}".encode()).digest()
+def stream_seed(split: str, seed: int, stream: str = "cutmix.data.shapes") -> int:
+    """A 63-bit seed for (split, seed): a hash, so that neighbouring seeds and splits give unrelated streams.
+
+    ``stream`` names the generator (the scenes use their own), so two generators never share draws.
+    """
+    digest = hashlib.sha256(f"{stream}/{SPLITS[split]}/{seed}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
@@ -175,8 +180,46 @@ def _paint(canvas: Tensor, alpha: Tensor, colour: Tensor) -> None:
     canvas.mul_(1 - alpha[:, None]).add_(colour * alpha[:, None])
 
 
-def _render(labels: Tensor, size: int, g: torch.Generator, num_classes: int = len(SHAPES)) -> tuple[Tensor, Tensor]:
-    """Float images [n, 3, S, S] in [0, 1] and object masks [n, S, S] for ``labels``, drawing from ``g``."""
+def _col(t: Tensor) -> Tensor:
+    """A per-image scalar [n] as [n, 1, 1], to broadcast over pixels."""
+    return t[:, None, None]
+
+
+def _gradient(bg0: Tensor, bg1: Tensor, angle: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Backgrounds [n, 3, S, S]: a linear gradient from colour ``bg0`` to ``bg1`` [n, 3] along ``angle`` [n]."""
+    s = x.shape[-1]
+    along = ((x - s / 2) * _col(torch.cos(angle)) + (y - s / 2) * _col(torch.sin(angle))) / s + 0.5
+    along = along.clamp(0, 1)[:, None]
+    return bg0[:, :, None, None] + (bg1 - bg0)[:, :, None, None] * along
+
+
+def _shape_sdf(
+    classes: Tensor, cx: Tensor, cy: Tensor, angle: Tensor, radius: Tensor, aux: Tensor, x: Tensor, y: Tensor
+) -> Tensor:
+    """Signed distance in pixels [n, S, S] to each image's shape, in its own rotated, scaled frame, a class at a time.
+
+    ``x`` [1, 1, S] and ``y`` [1, S, 1] are the pixel centres.
+    """
+    n, s = classes.shape[0], x.shape[-1]
+    dx, dy = x - _col(cx), y - _col(cy)
+    cos, sin = _col(torch.cos(angle)), _col(torch.sin(angle))
+    u, v = (dx * cos + dy * sin) / _col(radius), (dy * cos - dx * sin) / _col(radius)
+    sdf = torch.empty(n, s, s)
+    for c in classes.unique().tolist():
+        idx = (classes == c).nonzero().squeeze(1)
+        sdf[idx] = _SDF[c](u[idx], v[idx], _col(aux[idx])) * _col(radius[idx])
+    return sdf
+
+
+def _render(
+    labels: Tensor, size: int, g: torch.Generator, num_classes: int = len(SHAPES), layers: bool = False
+) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Float images [n, 3, S, S] in [0, 1] and object masks [n, S, S] for ``labels``, drawing from ``g``.
+
+    ``layers=True`` also returns what the segmentation masks need (it changes no draw and no pixel): the object's
+    and the decoy's coverage [n, S, S], the decoy's class [n], and the share of each pixel left visible by the
+    distractors drawn in front [n, S, S].
+    """
     n, s = labels.shape[0], size
     scale = s / 32  # distractors and texture are specified in pixels of a 32 x 32 image
     ax = torch.arange(s, dtype=torch.float32) + 0.5  # pixel centres
@@ -224,9 +267,7 @@ def _render(labels: Tensor, size: int, g: torch.Generator, num_classes: int = le
         return t[:, None, None]
 
     # background: a linear gradient between two colours along a random direction
-    along = ((x - s / 2) * col(torch.cos(bg_angle)) + (y - s / 2) * col(torch.sin(bg_angle))) / s + 0.5
-    along = along.clamp(0, 1)[:, None]
-    canvas = bg0[:, :, None, None] + (bg1 - bg0)[:, :, None, None] * along
+    canvas = _gradient(bg0, bg1, bg_angle, x, y)
 
     # distractors: short thin strokes and small blobs, far from any class shape at the object's scale; some are
     # drawn after the object and occlude it
@@ -245,20 +286,9 @@ def _render(labels: Tensor, size: int, g: torch.Generator, num_classes: int = le
     for alpha_k, colour_k, front in distractors:
         _paint(canvas, alpha_k * col((~front).float()), colour_k)
 
-    def shape_sdf(classes: Tensor, cx: Tensor, cy: Tensor, angle: Tensor, radius: Tensor, aux: Tensor) -> Tensor:
-        """Signed distance in pixels to each image's shape, in its own rotated, scaled frame, a class at a time."""
-        dx, dy = x - col(cx), y - col(cy)
-        cos, sin = col(torch.cos(angle)), col(torch.sin(angle))
-        u, v = (dx * cos + dy * sin) / col(radius), (dy * cos - dx * sin) / col(radius)
-        sdf = torch.empty(n, s, s)
-        for c in classes.unique().tolist():
-            idx = (classes == c).nonzero().squeeze(1)
-            sdf[idx] = _SDF[c](u[idx], v[idx], col(aux[idx])) * col(radius[idx])
-        return sdf
-
-    decoy = _coverage(shape_sdf(decoy_label, decoy_cx, decoy_cy, decoy_angle, decoy_radius, decoy_aux))
+    decoy = _coverage(_shape_sdf(decoy_label, decoy_cx, decoy_cy, decoy_angle, decoy_radius, decoy_aux, x, y))
     _paint(canvas, decoy * col(decoy_on.float()), decoy_colour)
-    alpha = _coverage(shape_sdf(labels, cx, cy, angle, radius, aux))
+    alpha = _coverage(_shape_sdf(labels, cx, cy, angle, radius, aux, x, y))
 
     # texture: solid, stripes or checker in two colours, on a rotated grid of random period
     tc, ts = col(torch.cos(tex_angle)), col(torch.sin(tex_angle))
@@ -272,7 +302,13 @@ def _render(labels: Tensor, size: int, g: torch.Generator, num_classes: int = le
         _paint(canvas, alpha_k * col(front.float()), colour_k)
 
     canvas.add_(torch.randn(canvas.shape, generator=g) * sigma[:, None, None, None])
-    return canvas.clamp_(0, 1), alpha > 0
+    if not layers:
+        return canvas.clamp_(0, 1), alpha > 0
+    visible = torch.ones(n, s, s)
+    for alpha_k, _, front in distractors:
+        visible.mul_(1 - alpha_k * col(front.float()))
+    info = {"object": alpha, "decoy": decoy * col(decoy_on.float()), "decoy_label": decoy_label, "visible": visible}
+    return canvas.clamp_(0, 1), alpha > 0, info
 
 
 def _tight_boxes(masks: Tensor) -> Tensor:
@@ -325,6 +361,13 @@ def load_shapes(
     shuffled; ``boxes`` are the tight boxes of the object pixels. ``return_masks=True`` also returns the bool
     object masks [N, size, size] those boxes come from (for tests and localisation metrics).
     """
+    num_samples = _check_args(split, num_samples, size, num_classes, seed)
+    data, masks, _ = _generate(split, num_samples, size, num_classes, seed)
+    return (data, masks) if return_masks else data
+
+
+def _check_args(split: str, num_samples: int | None, size: int, num_classes: int, seed: int) -> int:
+    """Validate the generator's arguments; returns ``num_samples`` with the split's default filled in."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(repr(s) for s in SPLITS)}; got {split!r}")
     for value, name, low in ((size, "size", 8), (num_classes, "num_classes", 1), (seed, "seed", None)):
@@ -340,17 +383,225 @@ def load_shapes(
         num_samples = DEFAULT_NUM_SAMPLES[SPLITS[split]]
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be an int >= 1 or None, got {num_samples!r}")
+    return num_samples
 
+
+def _generate(
+    split: str, num_samples: int, size: int, num_classes: int, seed: int, border: str | None = None
+) -> tuple[ImageSet, Tensor, Tensor | None]:
+    """The shapes set, its object masks, and (for a ``border`` rule) its segmentation masks uint8 [N, S, S]."""
     g = torch.Generator().manual_seed(stream_seed(split, seed))
     labels = (torch.arange(num_samples) % num_classes)[torch.randperm(num_samples, generator=g)]
     images = torch.empty(num_samples, 3, size, size, dtype=torch.uint8)
     masks = torch.empty(num_samples, size, size, dtype=torch.bool)
+    segments = None if border is None else torch.empty(num_samples, size, size, dtype=torch.uint8)
     chunk = max(1, _CHUNK_PIXELS // (size * size))
     for start in range(0, num_samples, chunk):
         part = slice(start, start + chunk)
-        canvas, mask = _render(labels[part], size, g, num_classes)
+        if segments is not None:
+            canvas, mask, info = _render(labels[part], size, g, num_classes, layers=True)
+            segments[part] = _segment(labels[part], info, border)
+        else:
+            canvas, mask = _render(labels[part], size, g, num_classes)
         images[part] = canvas.mul_(255).round_().to(torch.uint8)
         masks[part] = mask
     name = "shapes" if num_classes == len(SHAPES) else f"shapes{num_classes}"
     data = ImageSet(images, labels, list(SHAPES[:num_classes]), _tight_boxes(masks), name)
-    return (data, masks) if return_masks else data
+    return data, masks, segments
+
+
+# -- segmentation masks -------------------------------------------------------------------------------------------
+BACKGROUND = 0
+IGNORE_INDEX = 255
+BORDERS = ("ignore", "majority")
+
+
+def segmentation_classes(num_classes: int = len(SHAPES)) -> list[str]:
+    """Names of the mask values 0..K: "background", then the shapes (shape ``c`` is ``c + 1``)."""
+    return ["background", *SHAPES[:num_classes]]
+
+
+def _segment(labels: Tensor, info: dict[str, Tensor], border: str) -> Tensor:
+    """Per-pixel classes from the layers' shares of each pixel: object over decoy, distractors in front over both.
+
+    A pixel belongs to the topmost shape that shows in it at all (its visible share > 0), the set whose tight box
+    the stored object box is. ``"ignore"`` marks every pixel that mixes colours of two classes (antialiased edges,
+    a distractor's edge over a shape) with :data:`IGNORE_INDEX`; ``"majority"`` gives it the class of the largest
+    share (ties to the lower layer: background, decoy, object).
+    """
+    w_obj = info["object"] * info["visible"]
+    w_decoy = info["decoy"] * (1 - info["object"]) * info["visible"]
+    obj = (labels + 1)[:, None, None]
+    decoy = (info["decoy_label"] + 1)[:, None, None]
+    zero = torch.zeros((), dtype=torch.int64)
+    if border == "majority":
+        choice = torch.stack([1 - w_obj - w_decoy, w_decoy, w_obj]).argmax(0)  # the first maximum on ties
+        return torch.where(choice == 2, obj, torch.where(choice == 1, decoy, zero)).to(torch.uint8)
+    assigned = torch.where(w_obj > 0, obj, torch.where(w_decoy > 0, decoy, zero))
+    pure = (w_obj == 1) | (w_decoy == 1) | ((w_obj == 0) & (w_decoy == 0))
+    return torch.where(pure, assigned, torch.full((), IGNORE_INDEX)).to(torch.uint8)
+
+
+def load_shapes_segmentation(
+    split: str = "train",
+    num_samples: int | None = None,
+    size: int = 32,
+    num_classes: int = 10,
+    seed: int = 0,
+    *,
+    border: str = "ignore",
+) -> tuple[ImageSet, Tensor]:
+    """The shapes images of :func:`load_shapes` (the very same, for the same arguments) with segmentation masks.
+
+    Masks are uint8 [N, size, size]: 0 background (distractors included), ``c + 1`` for shape ``c`` (the object
+    and the decoy, a shape of another class behind it), and with ``border="ignore"`` :data:`IGNORE_INDEX` (255)
+    on pixels that mix two classes; ``border="majority"`` labels those by the class that covers most of the pixel.
+    Class names: :func:`segmentation_classes`.
+    """
+    check_choice(border, "border", BORDERS)
+    num_samples = _check_args(split, num_samples, size, num_classes, seed)
+    data, _, segments = _generate(split, num_samples, size, num_classes, seed, border)
+    return data, segments
+
+
+# -- multi-object scenes with instance boxes ----------------------------------------------------------------------
+SCENE_STREAM = "cutmix.data.shapes.scenes"
+DEFAULT_NUM_SCENES = {"train": 2000, "val": 500}
+_SCENE_DIAMETER = (0.24, 0.5)  # of the image side: each object's bounding circle
+_SCENE_CONTRAST = 0.3  # least luminance difference between an object and the mean background
+_SCENE_NOISE = 0.08
+
+
+@dataclass
+class Scenes:
+    """Multi-object scenes: images and dense labels of every kind, in torchvision's detection format.
+
+    ``images`` uint8 [N, 3, S, S]; ``masks`` uint8 [N, S, S] semantic classes (0 background, ``c + 1`` for shape
+    ``c``, :data:`IGNORE_INDEX` on mixed pixels with ``border="ignore"``); ``instances`` uint8 [N, S, S] (0 background,
+    ``k + 1`` for box ``k`` of the image); ``targets`` one dict per image: ``boxes`` float32 [M, 4] xyxy (the tight
+    boxes of the instances), ``labels`` int64 [M] (``c + 1``, as in the masks: 0 is background for torchvision's
+    detectors), ``area`` float32 [M] (box areas) and ``iscrowd`` int64 [M] zeros.
+    """
+
+    images: Tensor
+    masks: Tensor
+    instances: Tensor
+    targets: list[dict[str, Tensor]]
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def _away_from(colour: Tensor, luminance: Tensor, margin: float) -> Tensor:
+    """Colours [m, 3] moved (hue kept) to a luminance at least ``margin`` from ``luminance`` [m], on the nearer side
+    where it has room."""
+    lighter = _luminance(colour) >= luminance
+    lighter = torch.where(lighter, luminance + margin <= 1, luminance - margin < 0)
+    limit = torch.where(lighter, luminance + margin, luminance - margin)
+    return _toward(colour, limit, lighter)
+
+
+def _render_scenes(
+    n: int, size: int, num_classes: int, max_objects: int, g: torch.Generator, border: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Float images [n, 3, S, S], semantic masks, instance maps (slot k + 1) and classes [n, K] of ``n`` scenes.
+
+    Objects are painted in slot order, so later ones occlude earlier ones; a pixel belongs to the layer with the
+    largest share of it (ties to the lower layer), and is mixed when no layer covers it entirely.
+    """
+    s, k_max = size, max_objects
+    ax = torch.arange(s, dtype=torch.float32) + 0.5
+    y, x = ax[None, :, None], ax[None, None, :]
+    count = torch.randint(1, k_max + 1, (n,), generator=g)
+    classes = torch.randint(0, num_classes, (n, k_max), generator=g)
+    radius = _uniform(g, _SCENE_DIAMETER[0], _SCENE_DIAMETER[1], n, k_max) * s / 2
+    cx = radius + 0.5 + torch.rand(n, k_max, generator=g) * (s - 2 * radius - 1)
+    cy = radius + 0.5 + torch.rand(n, k_max, generator=g) * (s - 2 * radius - 1)
+    angle = _uniform(g, 0, 2 * math.pi, n, k_max)
+    aux = torch.rand(n, k_max, generator=g)
+    colour = torch.rand(n, k_max, 3, generator=g)
+    bg0 = torch.rand(n, 3, generator=g)
+    bg1 = (bg0 + _uniform(g, -0.15, 0.15, n, 3)).clamp(0, 1)
+    bg_angle = _uniform(g, 0, 2 * math.pi, n)
+    sigma = _uniform(g, 0, _SCENE_NOISE, n)
+    on = torch.arange(k_max)[None] < count[:, None]
+    bg_lum = _luminance((bg0 + bg1) / 2)
+    colour = _away_from(colour.view(-1, 3), bg_lum.repeat_interleave(k_max), _SCENE_CONTRAST).view(n, k_max, 3)
+
+    canvas = _gradient(bg0, bg1, bg_angle, x, y)
+    alphas = []
+    for k in range(k_max):
+        sdf = _shape_sdf(classes[:, k], cx[:, k], cy[:, k], angle[:, k], radius[:, k], aux[:, k], x, y)
+        alphas.append(_coverage(sdf) * _col(on[:, k].float()))
+        _paint(canvas, alphas[k], colour[:, k])
+    canvas.add_(torch.randn(canvas.shape, generator=g) * sigma[:, None, None, None])
+
+    weights = [torch.empty(0)] * (k_max + 1)  # layer shares of each pixel: background, then slot k at k + 1
+    remaining = torch.ones(n, s, s)
+    for k in reversed(range(k_max)):
+        weights[k + 1] = alphas[k] * remaining
+        remaining = remaining * (1 - alphas[k])
+    weights[0] = remaining
+    stacked = torch.stack(weights, dim=1)
+    best, layer = stacked.amax(dim=1), stacked.argmax(dim=1)  # argmax returns the first maximum: the lower layer
+    padded = torch.cat([torch.full((n, 1), -1), classes], dim=1)
+    semantic = padded.gather(1, layer.flatten(1)).view(n, s, s) + 1
+    if border == "ignore":
+        semantic = torch.where(best == 1, semantic, torch.full((), IGNORE_INDEX))
+    return canvas.clamp_(0, 1), semantic.to(torch.uint8), layer, classes
+
+
+def load_shape_scenes(
+    split: str = "train",
+    num_samples: int | None = None,
+    size: int = 64,
+    num_classes: int = 10,
+    seed: int = 0,
+    *,
+    max_objects: int = 4,
+    border: str = "ignore",
+) -> Scenes:
+    """Scenes of 1 to ``max_objects`` shapes (uniform count, uniform classes, overlapping), seeded, no files.
+
+    For detection and instance work offline: every object's box is the tight box of its visible pixels, and an
+    object hidden entirely by later ones is not in the targets. ``split`` "train" (default 2000 scenes) or "val"
+    (500); the draws are a stream of their own, unrelated to :func:`load_shapes`'.
+    """
+    check_choice(border, "border", BORDERS)
+    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or not 1 <= max_objects <= 254:
+        raise ValueError(f"max_objects must be an int in [1, 254], got {max_objects!r}")
+    if num_samples is None and split in SPLITS:
+        num_samples = DEFAULT_NUM_SCENES[SPLITS[split]]
+    num_samples = _check_args(split, num_samples, size, num_classes, seed)
+    g = torch.Generator().manual_seed(stream_seed(split, seed, SCENE_STREAM))
+    images = torch.empty(num_samples, 3, size, size, dtype=torch.uint8)
+    masks = torch.empty(num_samples, size, size, dtype=torch.uint8)
+    instances = torch.empty(num_samples, size, size, dtype=torch.uint8)
+    targets: list[dict[str, Tensor]] = []
+    chunk = max(1, _CHUNK_PIXELS // (size * size * max_objects))
+    for start in range(0, num_samples, chunk):
+        part = slice(start, start + chunk)
+        canvas, semantic, layer, classes = _render_scenes(
+            min(chunk, num_samples - start), size, num_classes, max_objects, g, border
+        )
+        images[part] = canvas.mul_(255).round_().to(torch.uint8)
+        masks[part] = semantic
+        # renumber the visible slots 1..M in slot order, so that instance k + 1 is box k
+        present = torch.zeros(layer.shape[0], max_objects + 1, dtype=torch.bool)
+        present.scatter_(1, layer.flatten(1), True)
+        present[:, 0] = False
+        rank = present.long().cumsum(1) * present
+        instances[part] = rank.gather(1, layer.flatten(1)).view_as(layer).to(torch.uint8)
+        for i in range(layer.shape[0]):
+            targets.append(_scene_target(instances[start + i], classes[i][present[i, 1:]]))
+    return Scenes(images, masks, instances, targets, segmentation_classes(num_classes))
+
+
+def _scene_target(instances: Tensor, classes: Tensor) -> dict[str, Tensor]:
+    """Torchvision's detection target of one scene from its instance map [S, S] (ids 1..M) and classes [M]."""
+    m = classes.shape[0]
+    hits = instances[None] == torch.arange(1, m + 1, dtype=torch.uint8)[:, None, None]
+    boxes = _tight_boxes(hits).float() if m else torch.zeros(0, 4)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return {"boxes": boxes, "labels": classes + 1, "area": area, "iscrowd": torch.zeros(m, dtype=torch.int64)}
