@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--mode", choices=["side-by-side", "alone"], default="side-by-side")
     parser.add_argument("--reference-only", action="store_true", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--ours", default="", help="extra cutmix train flags, e.g. '--amp bf16' (the reference "
+                        "loop stays float32, as released)")
     parser.add_argument("--json", help="write the per-epoch rates and the summary here")
     args = parser.parse_args(argv)
     data = Path(args.data).expanduser().resolve()
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                str(args.threads)]
     with tempfile.TemporaryDirectory() as tmp:
         ours_cmd = cutmix_command(data, Path(tmp), args.epochs, args.train_samples, args.batch_size, args.threads)
+        ours_cmd += args.ours.split()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if args.mode == "side-by-side":
             ref = subprocess.Popen(ref_cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -147,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         header = next(line for line in ours.stderr.splitlines() if line.startswith("run "))
     ref_rates = json.loads(ref_out.strip().splitlines()[-1])
     our_rates = [m["train_images_per_s"] for m in metrics]
-    result = {"mode": args.mode, "epochs": args.epochs, "threads": args.threads, "reference": ref_rates,
-              "cutmix": our_rates, "reference_steady": steady(ref_rates), "cutmix_steady": steady(our_rates)}
+    result = {"mode": args.mode, "ours": args.ours, "epochs": args.epochs, "threads": args.threads,
+              "reference": ref_rates, "cutmix": our_rates, "reference_steady": steady(ref_rates),
+              "cutmix_steady": steady(our_rates)}
     result["speedup"] = result["cutmix_steady"] / result["reference_steady"]
     print(header)
     print(f"images/s per epoch  reference: {', '.join(f'{r:.0f}' for r in ref_rates)}")

@@ -217,16 +217,18 @@ def figures(runs: list[dict[str, Any]], results: Path) -> list[str]:
 def _eval_values(e: dict[str, Any]) -> list[float]:
     """What the eval suite measured for one run, in the columns of :func:`eval_table` (fractions; NLL in nats)."""
     r, sets = e["robust"], e["ood"]["sets"].values()
-    occlusion = dict(zip(r["occlusion"]["center"]["sizes"], r["occlusion"]["center"]["accuracy"], strict=True))
-    mid = r["in_between"]["mixup"]
-    return [e["cls"]["top1_err"], e["calib"]["ece"], e["calib"]["nll"], r["fgsm"]["accuracy"][0], occlusion[16],
-            mid["neither_rate"][mid["lam"].index(0.5)], statistics.fmean(o["auroc"] for o in sets),
-            statistics.fmean(o["tnr_at_tpr95"] for o in sets)]
+    occlusion = {where: dict(zip(o["sizes"], o["accuracy"], strict=True)) for where, o in r["occlusion"].items()}
+    neither = {how: m["neither_rate"][min(range(len(m["lam"])), key=lambda i: abs(m["lam"][i] - 0.5))]
+               for how, m in r["in_between"].items()}  # CutMix's λ comes from box sides: 0.527 (22 of 32 px)
+    return [e["cls"]["top1_err"], e["calib"]["ece"], e["calib"]["nll"], r["fgsm"]["accuracy"][0],
+            occlusion["center"][16], occlusion["boundary"][16], neither["mixup"], neither["cutmix"],
+            statistics.fmean(o["auroc"] for o in sets), statistics.fmean(o["tnr_at_tpr95"] for o in sets)]
 
 
 EVAL_HEADER = ["arm", "seeds", "test err (%)", "ECE (%)", "NLL", "FGSM ε 8/255 acc (%)",
-               "centre occlusion 16 px acc (%)", "Mixup λ 0.5: neither class (%)", "OOD AUROC (%)",
-               "OOD TNR at TPR 95 (%)"]
+               "occlusion 16 px acc, centre (%)", "occlusion 16 px acc, boundary (%)",
+               "in-between Mixup λ 0.5: neither class (%)", "in-between CutMix λ 0.53: neither class (%)",
+               "OOD AUROC, mean of 4 sets (%)", "OOD TNR at TPR 95, mean of 4 sets (%)"]
 
 
 def _nats(values: Sequence[float]) -> str:
