@@ -217,7 +217,7 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
         if found:
             made[ylabel.split(":")[0]] = plot_curves_by_run(found, out / file, xlabel=xlabel, ylabel=ylabel,
                                                            title=ylabel.split(":")[0], styles=styles)
-    bins = {n: r["calib"]["bins"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
+    bins = {n: r["calib"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
     if bins:
         made["reliability"] = plot_reliability(bins, out / "reliability.png", title="reliability")
     return made

@@ -1,6 +1,6 @@
 """The training toolkit behind ``cutmix train`` (extra ``[train]``): configs, data, loop, checkpoints, DDP.
 
-``train`` and ``RunResult`` load the engine on first use, so ``from cutmix.train import config`` (the command
+``train`` and ``RunResult`` load the engine on first use, so ``from cutmix.run import config`` (the command
 line's ``--help``) stays light.
 """
 
@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(engine, name)
     if name == "TrainConfig":
-        from cutmix.train.config import TrainConfig
+        from cutmix.run.config import TrainConfig
 
         return TrainConfig
     raise AttributeError(f"module 'cutmix.train' has no attribute {name!r}")
