@@ -319,12 +319,11 @@ def _localisation(run: LoadedRun, data: ImageSet, options: EvalOptions, method: 
                                        examples=examples)
     result["loc"] = _loc_summary(found, options.cam_threshold)
     if examples:
-        from cutmix.viz.cam import plot_cam_overlays
+        from cutmix.viz.cam import overlay_titles, plot_cam_overlays
 
         ex = found["examples"]
         k = ex["cams"].shape[0]
-        titles = [f"{run.classes[int(p)]} {'✓' if int(p) == int(y) else '✗'} IoU {float(i):.2f}"
-                  for p, y, i in zip(ex["predictions"], source.labels[:k], ex["ious"], strict=True)]
+        titles = overlay_titles(run.classes, source.labels[:k], ex["predictions"], ex["ious"])
         result["figures"]["cam"] = str(plot_cam_overlays(source.images[:k], ex["cams"], source.boxes[:k],
                                                          source.valid[:k], ex["boxes"], titles,
                                                          figures / "cam.png"))
