@@ -98,3 +98,9 @@ def test_the_checker_catches_upward_imports_even_inside_functions(tmp_path, sour
     (pkg / "viz" / "bad.py").write_text(source)
     found = violations(pkg)
     assert len(found) == 1 and found[0].endswith(expected), found
+
+
+def test_every_room_is_a_regular_package():
+    """A folder without ``__init__.py`` imports from a checkout but is left out of a built wheel."""
+    folders = {p.parent for p in ROOT.rglob("*.py")} - {ROOT}
+    assert sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()) == []
