@@ -10,10 +10,10 @@ clipped at the border. Clipping shrinks the box, so the label weight must be rec
 
 Placement (an explicit choice, since libraries differ and the difference is large):
 
-* ``"clip"`` (the paper): centre uniform, box clipped. At 32x32 with alpha=1 the mean pasted area is only about
-  0.30 of the image, not 0.5, because boxes near the border lose their outer part.
+* ``"clip"`` (the paper): centre uniform, box clipped. At 32x32 with alpha=1 the mean pasted area is 0.3210 of the
+  image (exactly 0.32104, see ``tests/test_boxes.py``), not 0.5, because boxes near the border lose their outer part.
 * ``"inside"``: the whole box is kept inside the image (its corner is uniform over the valid positions), so the
-  pasted area is the sampled one and its mean is about 0.5.
+  pasted area is the sampled one and its mean is 0.5002 at 32x32 (0.5 up to rounding).
 
 Centre distributions (``kind``):
 
@@ -26,7 +26,7 @@ Centre distributions (``kind``):
 
 Pitfalls of the reference code that this module avoids: W and H were swapped (harmless only for square images),
 ``int(W * sqrt(1 - lam)) // 2`` on both sides made every odd-sized box one pixel narrower than sampled, and
-``np.int`` no longer exists in NumPy.
+``np.int`` no longer exists in NumPy. ``rounding="reference"`` reproduces its pixel arithmetic (not the swap).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from cutmix._checks import check_alpha, check_choice, check_fraction, check_gene
 
 KINDS = ("uniform", "gaussian", "fixed")
 PLACEMENTS = ("clip", "inside")
+ROUNDINGS = ("exact", "reference")
 
 
 def _check_size(height: object, width: object) -> None:
@@ -62,22 +63,34 @@ def _size(width: int, height: int, device: torch.device) -> Tensor:
     return torch.tensor([width, height], dtype=torch.float64, device=device)
 
 
-def box_sides(lam: Tensor, height: int, width: int) -> Tensor:
-    """Box sides [N, 2] as ``(w, h)`` int64 for sampled ``lam``: ``round(side * sqrt(1 - lam))`` per dimension."""
+def box_sides(lam: Tensor, height: int, width: int, rounding: str = "exact") -> Tensor:
+    """Box sides [N, 2] as ``(w, h)`` int64 for sampled ``lam``: ``round(side * sqrt(1 - lam))`` per dimension.
+
+    ``rounding="reference"``: the released code's ``2 * (int(side * sqrt(1 - lam)) // 2)`` (see :func:`sample_boxes`).
+    """
     _check_size(height, width)
+    check_choice(rounding, "rounding", ROUNDINGS)
     if not isinstance(lam, Tensor) or not lam.is_floating_point():
         raise TypeError(f"lam must be a floating tensor [N], got {getattr(lam, 'dtype', type(lam).__name__)}")
     if lam.device.type == "cpu" and lam.numel():
         lo, hi = torch.aminmax(lam)
         if not (lo >= 0 and hi <= 1):  # also catches NaN
             raise ValueError(f"lam must lie in [0, 1], got values in [{float(lo)}, {float(hi)}]")
-    return _sides(lam, height, width)
+    return _sides(lam, height, width, rounding)
 
 
-def _sides(lam: Tensor, height: int, width: int) -> Tensor:
+def _sides(lam: Tensor, height: int, width: int, rounding: str = "exact") -> Tensor:
     """:func:`box_sides` without the checks, for lambdas drawn here."""
     ratio = (1.0 - lam.double()).clamp_(0.0, 1.0).sqrt_()
-    return (ratio[:, None] * _size(width, height, lam.device)).round_().long()
+    sides = ratio[:, None] * _size(width, height, lam.device)
+    if rounding == "reference":
+        return sides.long().div_(2, rounding_mode="floor").mul_(2)
+    return sides.round_().long()
+
+
+def _side(length: float, rounding: str) -> int:
+    """One box side in pixels from its real length, as :func:`box_sides` rounds it (for :func:`sample_box`)."""
+    return 2 * (int(length) // 2) if rounding == "reference" else round(length)
 
 
 def sample_centres(
@@ -132,25 +145,36 @@ def sample_boxes(
     placement: str = "clip",
     sigma: float = 0.25,
     size: float = 0.5,
+    rounding: str = "exact",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Sample ``n`` CutMix boxes for an ``height`` x ``width`` image; returns int64 [n, 4] ``(x0, y0, x1, y1)``.
 
     ``alpha`` is the Beta concentration (unused by ``kind="fixed"``, whose sides are ``size`` times the image's).
     Draw order (part of the reproducibility contract): lambda, then centres (or corners for ``"inside"``).
+
+    ``rounding`` sets the pixel arithmetic of a side ``side * sqrt(1 - lambda)``; the draws are the same in both:
+
+    * ``"exact"`` (default): rounded to the nearest pixel and pasted at that size (odd sides included); mean kept
+      share E[lambda] = 0.6790 at 32x32, alpha=1, clipped.
+    * ``"reference"``: the released code's, for exact reproduction: truncated (``int``), then the box spans
+      ``centre - cut//2 .. centre + cut//2``, so an odd side loses a pixel; E[lambda] = 0.7007 at 32x32.
+
+    (timm's current sampler lands between the two, E[lambda] about 0.684 at 32x32.)
     """
     check_int(n, "n", low=0)
     _check_size(height, width)
     check_generator(generator)
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
+    check_choice(rounding, "rounding", ROUNDINGS)
     device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
         check_fraction(size, "size")
-        side = torch.tensor([round(size * width), round(size * height)], device=device)
+        side = torch.tensor([_side(size * width, rounding), _side(size * height, rounding)], device=device)
         sides = side.expand(n, 2)
     else:
-        sides = _sides(sampling.beta(check_alpha(alpha), n, generator), height, width)
+        sides = _sides(sampling.beta(check_alpha(alpha), n, generator), height, width, rounding)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
         return place_boxes(sample_centres(n, height, width, "gaussian", sigma, generator), sides, height, width,
@@ -172,6 +196,7 @@ def sample_box(
     placement: str = "clip",
     sigma: float = 0.25,
     size: float = 0.5,
+    rounding: str = "exact",
     generator: torch.Generator | None = None,
 ) -> tuple[int, int, int, int]:
     """One box ``(x0, y0, x1, y1)`` for a whole batch: exactly ``sample_boxes(1, ...)[0]``, as Python ints.
@@ -183,13 +208,14 @@ def sample_box(
     check_generator(generator)
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
+    check_choice(rounding, "rounding", ROUNDINGS)
     device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
         check_fraction(size, "size")
-        w, h = round(size * width), round(size * height)
+        w, h = _side(size * width, rounding), _side(size * height, rounding)
     else:
         ratio = math.sqrt(min(max(1.0 - float(sampling.beta(check_alpha(alpha), 1, generator)), 0.0), 1.0))
-        w, h = round(ratio * width), round(ratio * height)
+        w, h = _side(ratio * width, rounding), _side(ratio * height, rounding)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
         zx, zy = torch.randn(2, generator=generator, device=device, dtype=torch.float64).tolist()

@@ -20,7 +20,7 @@ class Parser(argparse.ArgumentParser):
 
 def _flag_type(s):
     """The argparse ``type`` of a setting's flag: parsed by the field's type, then its choices and range checked."""
-    from cutmix.train.settings import SettingError, check, parse
+    from cutmix.run.settings import SettingError, check, parse
 
     def convert(text: str):
         try:
@@ -36,8 +36,8 @@ def _flag_type(s):
 
 def add_setting_flags(p: argparse.ArgumentParser, groups: dict[str | None, argparse._ArgumentGroup]) -> None:
     """One flag per declared setting that has one, in its section's group, its help ending with the default."""
-    from cutmix.train import config as cfg
-    from cutmix.train.settings import help_text
+    from cutmix.run import config as cfg
+    from cutmix.run.settings import help_text
 
     groups = {section: groups.get(section) or p.add_argument_group(title) for section, title in GROUPS.items()}
     for s in cfg.all_settings().values():
@@ -143,7 +143,7 @@ def timm_alias_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def given_settings(args: argparse.Namespace) -> dict[str, object]:
     """The settings the command line gives, by path: flags first, then ``--set`` in order (later ones win)."""
-    from cutmix.train import config as cfg
+    from cutmix.run import config as cfg
 
     given = {path: getattr(args, path) for path in cfg.all_settings() if getattr(args, path, None) is not None}
     aliases = timm_alias_settings(args)
@@ -161,7 +161,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def build_config(args: argparse.Namespace):
-    from cutmix.train import config as cfg
+    from cutmix.run import config as cfg
 
     config = cfg.TrainConfig()
     if args.preset:
@@ -172,7 +172,7 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cutmix.train import config as cfg
+    from cutmix.run import config as cfg
     from cutmix.train.engine import plan_resume, train
 
     if args.list_presets:

@@ -40,7 +40,7 @@ from cutmix._checks import (
     check_probability,
     check_target_dtype,
 )
-from cutmix.boxes import KINDS, PLACEMENTS, box_lambda, place_boxes, sample_box, sample_boxes, sample_centres
+from cutmix.boxes import KINDS, PLACEMENTS, ROUNDINGS, box_lambda, place_boxes, sample_box, sample_boxes, sample_centres
 from cutmix.functional import LABEL_MODES
 from cutmix.schedule import Schedule, as_schedule
 
@@ -166,8 +166,9 @@ class CutMix(BatchMix):
 
     ``box``: ``"uniform"`` (the paper), ``"gaussian"`` (centre-Gaussian ablation, ``sigma`` as a fraction of the
     side) or ``"fixed"`` (every box ``size`` times the side; 0.5 gives 16x16 on 32x32). ``placement``: ``"clip"``
-    (the paper) or ``"inside"``; see :mod:`cutmix.boxes`. ``label``: ``"area"`` (the paper), ``"onehot"`` or
-    ``"complete"``; see :mod:`cutmix.functional`. ``prob`` may be a float or a schedule
+    (the paper) or ``"inside"``; ``rounding``: ``"exact"`` (box sides rounded to the nearest pixel) or ``"reference"``
+    (the released code's truncation, odd sides one pixel short); see :mod:`cutmix.boxes`. ``label``: ``"area"``
+    (the paper), ``"onehot"`` or ``"complete"``; see :mod:`cutmix.functional`. ``prob`` may be a float or a schedule
     (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix).
     """
 
@@ -183,6 +184,7 @@ class CutMix(BatchMix):
         placement: str = "clip",
         sigma: float = 0.25,
         size: float = 0.5,
+        rounding: str = "exact",
         label_smoothing: float = 0.0,
         generator: torch.Generator | None = None,
         inplace: bool = False,
@@ -190,6 +192,7 @@ class CutMix(BatchMix):
     ) -> None:
         super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
                          generator=generator, inplace=inplace, target_dtype=target_dtype)
+        self.rounding = check_choice(rounding, "rounding", ROUNDINGS)
         self.alpha = check_alpha(alpha)
         self.box = check_choice(box, "box", KINDS)
         self.label = check_choice(label, "label", LABEL_MODES)
@@ -199,7 +202,7 @@ class CutMix(BatchMix):
 
     def _box_kwargs(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "kind": self.box, "placement": self.placement, "sigma": self.sigma,
-                "size": self.size, "generator": self.generator}
+                "size": self.size, "rounding": self.rounding, "generator": self.generator}
 
     def sample(self, n: int, h: int, w: int, selected: Tensor | None) -> tuple[Tensor | tuple[int, ...], Tensor]:
         """This transform's own draws for a batch: ``(boxes, lam)``, one box (a tuple) or [N, 4], lam [N] float64.
@@ -221,7 +224,7 @@ class CutMix(BatchMix):
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, alpha={self.alpha}, box={self.box!r}, label={self.label!r}, "
-                f"placement={self.placement!r}")
+                f"placement={self.placement!r}" + (f", rounding={self.rounding!r}" if self.rounding != "exact" else ""))
 
 
 class MixUp(BatchMix):

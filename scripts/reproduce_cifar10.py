@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Train the CIFAR-10 study of results/cifar10.md with the fast preset, within a time limit per invocation.
+"""Train the CIFAR-10 study with the fast preset (``--collect`` tables it, e.g. into results/cifar10.md, which
+does not exist until a GPU session has run the plan), within a time limit per invocation.
 
 The plan: baseline, Mixup (alpha 1), Cutout (16 px), CutMix (alpha 1, p 0.5) and CutMix p 1.0 for every seed of
 ``--seeds``, then the CutMix variants (centre-Gaussian box, fixed-size 16x16 box, one-hot label, scheduled

@@ -218,7 +218,7 @@ def tiny_config(tmp_path: Path, **overrides):
 
     ``overrides`` are ``--set`` style keys (``**{"mix.method": "none"}``).
     """
-    from cutmix.train import config as cfg
+    from cutmix.run import config as cfg
 
     config = cfg.TrainConfig()
     config.data.train_samples, config.data.val_samples = 192, 96

@@ -185,6 +185,15 @@ def test_plot_reliability_writes_pngs_for_one_run_and_for_an_overlay(tmp_path):
             assert image.width / image.height == pytest.approx(RELIABILITY_SIZE[0] / RELIABILITY_SIZE[1], rel=0.01)
 
 
+def test_reliability_legend_shows_the_ece_a_summary_carries_and_computes_none():
+    from cutmix.viz.metrics import _legend
+
+    summary = calibration_summary(2 * torch.randn(50, 3, generator=torch.Generator().manual_seed(1)),
+                                  torch.arange(50) % 3)
+    assert _legend("cutmix", summary) == f"cutmix (ECE {100 * summary['ece']:.2f}%)"
+    assert _legend("cutmix", summary["bins"]) == "cutmix"
+
+
 def test_plot_reliability_rejects_bad_runs(tmp_path):
     from cutmix.viz.metrics import plot_reliability
 

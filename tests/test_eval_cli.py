@@ -172,7 +172,7 @@ def test_a_folder_of_varied_sizes_is_resized_like_validation(runs, tmp_path, mon
     # the folder lists classes alphabetically, the model learnt them in the generator's order: matched by name
     loaded = load_run(run, "best", "cpu")
     from cutmix.evaluate.common import predict_logits
-    from cutmix.train.data import open_eval_set
+    from cutmix.evaluate.runs import open_eval_set
 
     data = open_eval_set(loaded.config, str(folder))
     truth = torch.tensor([SHAPES.index(data.classes[int(y)]) for y in data.labels])

@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from _helpers import tiny_config as tiny
 
 from cutmix.data import crop_flip_params
-from cutmix.train import config as cfg
+from cutmix.run import config as cfg
+from cutmix.run.checkpoint import load_checkpoint
+from cutmix.runtime import seed_for, stream
 from cutmix.train import engine
-from cutmix.train.checkpoint import load_checkpoint
 from cutmix.train.data import _crop_flip
-from cutmix.train.loader import AUGMENT, MIX, InMemoryLoader, seed_for, shard, stream, use_resident
+from cutmix.train.loader import AUGMENT, MIX, InMemoryLoader, shard, use_resident
 from cutmix.train.mixing import Regularizer
 
 pytest.importorskip("torchvision")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cutmix import cli
 from cutmix.data import CorruptImageError, FolderDataset, Skipped, collate_skipping, load_images, open_dataset
-from cutmix.train import config as cfg
+from cutmix.run import config as cfg
 from cutmix.train.data import build_data
 from cutmix.train.distributed import Context
 

@@ -20,10 +20,10 @@ pytest.importorskip("torchvision")
 from _helpers import tiny_config as tiny
 
 from cutmix import cli
-from cutmix.train import checkpoint as ckpt
-from cutmix.train import config as cfg
+from cutmix.run import checkpoint as ckpt
+from cutmix.run import config as cfg
+from cutmix.run.checkpoint import load_checkpoint
 from cutmix.train import engine
-from cutmix.train.checkpoint import load_checkpoint
 from cutmix.train.engine import train
 
 

@@ -12,7 +12,7 @@ from _helpers import tiny_config as tiny
 
 from cutmix import cli
 from cutmix.data.source import dataset_name
-from cutmix.train import config as cfg
+from cutmix.run import config as cfg
 from cutmix.train.engine import train
 from cutmix.train.rundir import RunLock, claim_run_dir, run_name
 

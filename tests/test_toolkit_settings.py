@@ -13,8 +13,8 @@ pytest.importorskip("torchvision")
 
 import cutmix
 from cutmix import cli
-from cutmix.train import config as cfg
-from cutmix.train.settings import SettingError
+from cutmix.run import config as cfg
+from cutmix.run.settings import SettingError
 
 
 def train_parser():

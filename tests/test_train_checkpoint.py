@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("numpy")
 
-from cutmix.train import checkpoint as ckpt
+from cutmix.run import checkpoint as ckpt
 
 
 def state(value: float) -> dict:

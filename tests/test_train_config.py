@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torchvision")
 
 from cutmix import cli
-from cutmix.train import config as cfg
+from cutmix.run import config as cfg
 
 
 @pytest.mark.parametrize("name", cfg.preset_names())

@@ -17,8 +17,8 @@ pytest.importorskip("torchvision")
 from _helpers import tiny_config as tiny
 
 from cutmix import cli
-from cutmix.train import config as cfg
-from cutmix.train.checkpoint import load_checkpoint
+from cutmix.run import config as cfg
+from cutmix.run.checkpoint import load_checkpoint
 from cutmix.train.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]

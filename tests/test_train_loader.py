@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from cutmix.train.config import OptimConfig
+from cutmix.run.config import OptimConfig
+from cutmix.runtime import seed_for
 from cutmix.train.engine import lr_factor
-from cutmix.train.loader import InMemoryLoader, seed_for, shard
+from cutmix.train.loader import InMemoryLoader, shard
 
 
 def test_seed_for_is_stable_and_distinct():

@@ -29,7 +29,7 @@ import cutmix
 from cutmix.bench.ops import environment, time_all, write_json
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
-from cutmix.train.config import OptimConfig
+from cutmix.run.config import OptimConfig
 from cutmix.train.engine import build_optimizer
 
 CUDA_CELLS = (("preact_resnet18", (256, 3, 32, 32)), ("tv:resnet50", (64, 3, 224, 224)))

@@ -194,7 +194,7 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
         made["validation error"] = plot_runs(with_metrics, out / "val_error.png", title="validation top-1 error",
                                                styles=styles)
 
-    def curves(path: str, keys: tuple[str, ...], x: str, y: str) -> dict[str, dict[str, list]]:
+    def curves(keys: tuple[str, ...], x: str, y: str) -> dict[str, dict[str, list]]:
         found = {}
         for n, r in zip(names, results, strict=True):
             c = get(r, "robust", *keys)
@@ -213,11 +213,11 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
          "in-between (CutMix): neither class (%)"),
     ]
     for file, keys, x, y, xlabel, ylabel in panels:
-        found = curves(file, keys, x, y)
+        found = curves(keys, x, y)
         if found:
             made[ylabel.split(":")[0]] = plot_curves_by_run(found, out / file, xlabel=xlabel, ylabel=ylabel,
                                                            title=ylabel.split(":")[0], styles=styles)
-    bins = {n: r["calib"]["bins"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
+    bins = {n: r["calib"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
     if bins:
         made["reliability"] = plot_reliability(bins, out / "reliability.png", title="reliability")
     return made

@@ -9,11 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from cutmix import data as cdata
 from cutmix.evaluate.common import PixelClassifier
 from cutmix.models import build_model
-from cutmix.train import config as cfg
-from cutmix.train.checkpoint import load_checkpoint
-from cutmix.train.distributed import pick_device
+from cutmix.run import config as cfg
+from cutmix.run.checkpoint import load_checkpoint
+from cutmix.run.datasets import open_split
+from cutmix.runtime import pick_device
 
 
 @dataclass
@@ -92,3 +94,31 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     classifier = PixelClassifier(model, mean, std).to(target).eval()
     return LoadedRun(run_dir, config, model, classifier, classes,
                      tuple(mean), tuple(std), path, int(state.get("epoch", 0)))
+
+
+def open_eval_set(config: cfg.TrainConfig, spec: str | None = None, limit: int | None = None,
+                  num_workers: int = 0) -> cdata.ImageSet:
+    """The images a run is evaluated on, decoded into memory at the model's input size.
+
+    ``spec`` defaults to the run's validation set; ``limit`` keeps a seeded random subset (the same subset for
+    every run, so runs compare on the same images). ImageNet-style sets of varied sizes are resized and centre-
+    cropped as in validation, then materialised (mind the memory: ``limit`` 10000 at 224 px is 1.5 GB).
+    """
+    d = config.data
+    own = d.val or d.dataset
+    spec = spec or own
+    num = d.val_samples if spec == own else None  # the run's own validation set: the same images as in training
+    data = open_split(spec, "val" if spec == "shapes" else "test", config, num)
+    if isinstance(data, cdata.ImageSet):
+        return data.subset(num).subset(limit)
+    data = data.subset(num)
+    data.transform = cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7))
+    n = len(data)
+    keep = (torch.arange(n) if limit is None or limit >= n
+            else torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, keep.tolist()), batch_size=64,
+                                         num_workers=num_workers, collate_fn=cdata.collate_skipping)
+    batches = [(x, y) for x, y, _ in loader if x is not None]
+    images, labels = zip(*batches, strict=False) if batches else ((), ())
+    return cdata.ImageSet(torch.cat(images).contiguous(), torch.cat(labels).long(), list(data.classes), None,
+                          getattr(data, "name", spec))

@@ -21,8 +21,7 @@ from cutmix.data import ImageSet
 from cutmix.evaluate import boxsets, calibration, classify, ood, robustness, wsol
 from cutmix.evaluate.cam import cam_head
 from cutmix.evaluate.common import predict_logits
-from cutmix.evaluate.runs import LoadedRun, load_run
-from cutmix.train.data import open_eval_set
+from cutmix.evaluate.runs import LoadedRun, load_run, open_eval_set
 
 SUITES = ("cls", "calib", "loc", "robust", "ood")
 # figure key in eval.json -> the suite that draws it
@@ -224,7 +223,7 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions | None = None) -> dic
                 if options.figures:
                     from cutmix.viz.metrics import plot_reliability
 
-                    made["reliability"] = str(plot_reliability({run.name: result["calib"]["bins"]},
+                    made["reliability"] = str(plot_reliability({run.name: result["calib"]},
                                                                figures / "reliability.png", title=run.name))
         if "loc" in suites:
             stages.run("loc", lambda: _localisation(run, data, options, method or "cam", result, figures))
@@ -320,12 +319,11 @@ def _localisation(run: LoadedRun, data: ImageSet, options: EvalOptions, method: 
                                        examples=examples)
     result["loc"] = _loc_summary(found, options.cam_threshold)
     if examples:
-        from cutmix.viz.cam import plot_cam_overlays
+        from cutmix.viz.cam import overlay_titles, plot_cam_overlays
 
         ex = found["examples"]
         k = ex["cams"].shape[0]
-        titles = [f"{run.classes[int(p)]} {'✓' if int(p) == int(y) else '✗'} IoU {float(i):.2f}"
-                  for p, y, i in zip(ex["predictions"], source.labels[:k], ex["ious"], strict=True)]
+        titles = overlay_titles(run.classes, source.labels[:k], ex["predictions"], ex["ious"])
         result["figures"]["cam"] = str(plot_cam_overlays(source.images[:k], ex["cams"], source.boxes[:k],
                                                          source.valid[:k], ex["boxes"], titles,
                                                          figures / "cam.png"))

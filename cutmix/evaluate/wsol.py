@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from cutmix.evaluate.boxsets import BoxSet
 from cutmix.evaluate.cam import activation_maps
 from cutmix.evaluate.common import batches, check_images, check_labels, eval_mode, model_device, to_unit
 
@@ -316,9 +315,3 @@ def evaluate_localization(
         out["examples"] = {key: torch.cat(value) for key, value in kept.items()}
     return out
 
-
-def evaluate_boxset(
-    model: nn.Module, data: BoxSet, mean: Sequence[float], std: Sequence[float], **kwargs: Any
-) -> dict[str, Any]:
-    """:func:`evaluate_localization` on a :class:`~cutmix.evaluate.boxsets.BoxSet` (CUB, ImageNet val, shapes)."""
-    return evaluate_localization(model, data.images, data.labels, data.boxes, data.valid, mean, std, **kwargs)

@@ -1,7 +1,8 @@
-"""The training toolkit behind ``cutmix train`` (extra ``[train]``): configs, data, loop, checkpoints, DDP.
+"""The training toolkit behind ``cutmix train`` (extra ``[train]``): data, loop, DDP.
 
-``train`` and ``RunResult`` load the engine on first use, so ``from cutmix.train import config`` (the command
-line's ``--help``) stays light.
+The run format it writes (config, settings, presets, checkpoints) lives in :mod:`cutmix.run`, below both this and
+:mod:`cutmix.evaluate`. ``train`` and ``RunResult`` load the engine on first use, so ``import cutmix.train`` stays
+light.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(engine, name)
     if name == "TrainConfig":
-        from cutmix.train.config import TrainConfig
+        from cutmix.run.config import TrainConfig
 
         return TrainConfig
     raise AttributeError(f"module 'cutmix.train' has no attribute {name!r}")

@@ -1,17 +1,17 @@
-"""Datasets and loaders of a run, from :class:`~cutmix.train.config.DataConfig`."""
+"""Datasets and loaders of a run, from :class:`~cutmix.run.config.DataConfig`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from cutmix import data as cdata
-from cutmix.train.config import TrainConfig, is_path
+from cutmix.run.config import TrainConfig, is_path
+from cutmix.run.datasets import open_split
 from cutmix.train.distributed import Context
 from cutmix.train.loader import InMemoryLoader, LazyLoader, use_resident
 
@@ -27,21 +27,6 @@ class RunData:
     info: dict[str, Any] = field(default_factory=dict)
     val_set: Any = None  # the validation ImageSet / dataset (evaluation uses its boxes)
     train_eval: InMemoryLoader | None = None  # training images without augmentation or mixing (overfitting)
-
-
-def _open(spec: str, split: str, config: TrainConfig, num_samples: int | None):
-    d = config.data
-    if spec == "imagenet":
-        raise ValueError("the imagenet preset needs the data: --data PATH/train --val-data PATH/val "
-                         "(ImageFolder trees or zips of them)")
-    if is_path(spec) and not Path(spec).exists():
-        raise FileNotFoundError(f"data path {spec} does not exist")
-    if spec == "shapes":  # the same generated set for every training seed
-        return cdata.load_shapes(split, num_samples=num_samples, size=d.image_size, num_classes=d.num_classes)
-    if is_path(spec) and d.augment == "imagenet":
-        return cdata.FolderDataset(spec, skip_corrupt=d.skip_corrupt)
-    return cdata.open_dataset(spec, split, root=d.root, cache_dir=d.cache_dir, download=d.download,
-                              skip_corrupt=d.skip_corrupt)
 
 
 def _stats(config: TrainConfig, train_set: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -80,11 +65,11 @@ def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
 def build_data(config: TrainConfig, ctx: Context) -> RunData:
     d = config.data
     eval_batch = eval_batch_size(config, ctx.device)
-    train_set = _open(d.dataset, "train", config, d.train_samples)
+    train_set = open_split(d.dataset, "train", config, d.train_samples)
     val_spec = d.val or d.dataset
     if d.val is None and is_path(d.dataset):
         raise ValueError(f"{d.dataset} has no validation split of its own: pass --val-data PATH")
-    val_set = _open(val_spec, "val" if val_spec == "shapes" else "test", config, d.val_samples)
+    val_set = open_split(val_spec, "val" if val_spec == "shapes" else "test", config, d.val_samples)
     train_set = train_set.subset(d.train_samples)  # in-memory and per-image sets alike
     val_set = val_set.subset(d.val_samples)
     classes = list(train_set.classes)
@@ -122,31 +107,3 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
             "resident": resident}
     return RunData(loaders[0], loaders[1], len(classes), classes, tuple(mean), tuple(std), info, val_set,
                    train_eval)
-
-
-def open_eval_set(config: TrainConfig, spec: str | None = None, limit: int | None = None,
-                  num_workers: int = 0) -> cdata.ImageSet:
-    """The images a run is evaluated on, decoded into memory at the model's input size.
-
-    ``spec`` defaults to the run's validation set; ``limit`` keeps a seeded random subset (the same subset for
-    every run, so runs compare on the same images). ImageNet-style sets of varied sizes are resized and centre-
-    cropped as in validation, then materialised (mind the memory: ``limit`` 10000 at 224 px is 1.5 GB).
-    """
-    d = config.data
-    own = d.val or d.dataset
-    spec = spec or own
-    num = d.val_samples if spec == own else None  # the run's own validation set: the same images as in training
-    data = _open(spec, "val" if spec == "shapes" else "test", config, num)
-    if isinstance(data, cdata.ImageSet):
-        return data.subset(num).subset(limit)
-    data = data.subset(num)
-    data.transform = cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7))
-    n = len(data)
-    keep = (torch.arange(n) if limit is None or limit >= n
-            else torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values)
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, keep.tolist()), batch_size=64,
-                                         num_workers=num_workers, collate_fn=cdata.collate_skipping)
-    batches = [(x, y) for x, y, _ in loader if x is not None]
-    images, labels = zip(*batches, strict=False) if batches else ((), ())
-    return cdata.ImageSet(torch.cat(images).contiguous(), torch.cat(labels).long(), list(data.classes), None,
-                          getattr(data, "name", spec))

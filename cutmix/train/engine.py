@@ -31,16 +31,17 @@ from torch import Tensor, nn
 
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
-from cutmix.train import config as cfg
+from cutmix.run import config as cfg
+from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
+from cutmix.run.config import TrainConfig
+from cutmix.run.settings import coerce
+from cutmix.runtime import seed_for
 from cutmix.train import distributed
-from cutmix.train.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
-from cutmix.train.config import TrainConfig
 from cutmix.train.data import RunData, build_data
 from cutmix.train.errors import RunFailure, UsageError
-from cutmix.train.loader import MIX, PREVIEW, seed_for
+from cutmix.train.loader import MIX, PREVIEW
 from cutmix.train.mixing import Regularizer
 from cutmix.train.rundir import RunLock, claim_run_dir, run_name
-from cutmix.train.settings import coerce
 
 CHECKPOINT_VERSION = 2  # 2: RNG states as tensors and plain values (weights_only loading), best_epoch
 STOP_GRACE_S = 15.0  # DDP: how long a signal may wait for the main thread before the process exits without saving

@@ -18,7 +18,6 @@ Two loaders share one interface (``len(loader)``, ``loader.epoch(epoch, start)``
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -28,20 +27,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from cutmix.data.folder import collate_skipping
 from cutmix.data.source import CorruptImageError
-from cutmix.train.config import RESIDENT_MODES
+from cutmix.run.config import RESIDENT_MODES
+from cutmix.runtime import stream
 
 # Purposes: separate streams for the different consumers of randomness.
 ORDER, AUGMENT, MIX, WORKERS, PREVIEW = 1, 2, 3, 4, 5
 
 
-def seed_for(*parts: int) -> int:
-    """A 63-bit seed derived from integers, e.g. ``seed_for(seed, MIX, rank, epoch, step)``."""
-    digest = hashlib.blake2b(b"".join(int(p).to_bytes(8, "little", signed=True) for p in parts), digest_size=8)
-    return int.from_bytes(digest.digest(), "little") >> 1
-
-
-def stream(*parts: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed_for(*parts))
 
 
 def shard(n: int, *, epoch: int, seed: int, rank: int, world_size: int, shuffle: bool, pad: bool) -> Tensor:

@@ -1,4 +1,4 @@
-"""The regulariser of a run, built from :class:`~cutmix.train.config.MixConfig`.
+"""The regulariser of a run, built from :class:`~cutmix.run.config.MixConfig`.
 
 A :class:`Regularizer` turns a training batch into ``(logits, targets)``: batch-level methods mix the images and
 then run the model, feature-level methods run the model with a mix inside. Before each step the engine hands it the
@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 
 import cutmix
+from cutmix.run.config import MixConfig
 from cutmix.schedule import Linear
-from cutmix.train.config import MixConfig
 
 
 def build_transform(config: MixConfig, num_classes: int, total_steps: int, label_smoothing: float) -> nn.Module | None:

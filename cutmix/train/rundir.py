@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cutmix.data.source import SPLIT_WORDS, dataset_name
-from cutmix.train import config as cfg
-from cutmix.train.config import MixConfig, TrainConfig
+from cutmix.run import config as cfg
+from cutmix.run.config import MixConfig, TrainConfig
 from cutmix.train.errors import RunInUseError
 
 LOCK_NAME = ".lock"

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cutmix.evaluate.calibration import ece_from_bins
 from cutmix.viz._mpl import pyplot, save
 
 CONFUSION_ASPECT = 1.2  # width / height of the confusion figure (room for the colour bar)
@@ -78,6 +77,12 @@ def _bins_of(name: str, run: dict[str, Any]) -> dict[str, Any]:
     return bins
 
 
+def _legend(name: str, run: dict[str, Any]) -> str:
+    """``name``, with the ECE (in %) when ``run`` is a calibration summary that carries one."""
+    ece = run.get("ece")
+    return name if ece is None else f"{name} (ECE {100 * ece:.2f}%)"
+
+
 def _steps(values: Sequence[float | None]) -> list[float]:
     """Per-bin values as y-coordinates of a 'steps-post' line over the edges (empty bins become gaps)."""
     ys = [math.nan if v is None else float(v) for v in values]
@@ -87,13 +92,14 @@ def _steps(values: Sequence[float | None]) -> list[float]:
 def plot_reliability(bins_by_run: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Reliability diagram of one or several runs, with the share of samples per confidence bin underneath.
 
-    ``bins_by_run`` maps a run name to its :func:`cutmix.evaluate.calibration.reliability_bins` dict (or to a
-    calibration summary holding one under ``bins``). Accuracy per bin is drawn as bars for a single run and as steps
+    ``bins_by_run`` maps a run name to its :func:`cutmix.evaluate.calibration.reliability_bins` dict or to a
+    calibration summary holding one under ``bins``; a summary's ``ece`` goes into the legend (this module draws the
+    numbers it is given and computes no metric). Accuracy per bin is drawn as bars for a single run and as steps
     when several are overlaid, the bin's mean confidence as a dot; a perfectly calibrated model follows the diagonal.
     """
     if not bins_by_run:
         raise ValueError("bins_by_run is empty: give at least one run")
-    runs = {name: _bins_of(name, run) for name, run in bins_by_run.items()}
+    runs = {_legend(name, run): _bins_of(name, run) for name, run in bins_by_run.items()}
     single = len(runs) == 1
 
     plt = pyplot()
@@ -101,10 +107,9 @@ def plot_reliability(bins_by_run: dict[str, dict[str, Any]], path: str | Path, t
         2, 1, sharex=True, figsize=RELIABILITY_SIZE, gridspec_kw={"height_ratios": [3, 1]}
     )
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
-    for i, (name, bins) in enumerate(runs.items()):
+    for i, (label, bins) in enumerate(runs.items()):
         colour = f"C{i}"
         edges = bins["edges"]
-        label = f"{name} (ECE {100 * ece_from_bins(bins):.2f}%)"
         share = [n / max(sum(bins["count"]), 1) for n in bins["count"]]
         if single:
             widths = [hi - lo for lo, hi in itertools.pairwise(edges)]

@@ -4,7 +4,7 @@ and ``key=value`` overrides.
 Precedence when resolving a run: dataclass defaults < ``--preset`` < command-line flags < ``--set key=value``.
 The resolved configuration is written to the run directory as ``config.json`` and is what ``--resume`` reads; a
 key missing from an older ``config.json`` takes its default. The flags, ``--help`` and the checks all come from
-the declarations below (see :mod:`cutmix.train.settings`).
+the declarations below (see :mod:`cutmix.run.settings`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from cutmix.boxes import PLACEMENTS
 from cutmix.data.augment import PADDING_MODES
 from cutmix.data.cifar import CIFAR_NAMES
 from cutmix.functional import LABEL_MODES
-from cutmix.train.distributed import DEFAULT_TIMEOUT_S
-from cutmix.train.settings import (
+from cutmix.run.settings import (
     Setting,
     SettingError,
     about,
@@ -35,6 +34,7 @@ from cutmix.train.settings import (
     settings_of,
     walk,
 )
+from cutmix.runtime import DEFAULT_TIMEOUT_S
 
 try:
     import tomllib
@@ -267,7 +267,7 @@ def apply_override(config: TrainConfig, text: str) -> None:
 
 @cache
 def _presets() -> dict[str, str]:
-    return {p.name[: -len(".toml")]: p.read_text() for p in resources.files("cutmix.train.presets").iterdir()
+    return {p.name[: -len(".toml")]: p.read_text() for p in resources.files("cutmix.run.presets").iterdir()
             if p.name.endswith(".toml")}
 
 
