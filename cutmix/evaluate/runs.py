@@ -79,6 +79,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} has no config.json: not a cutmix run directory")
     config = cfg.load(run_dir / "config.json")
+    if config.task != "classify":
+        raise ValueError(f"{run_dir} is a --task {config.task} run: the evaluations here (error, calibration, "
+                         f"robustness, OOD, CAM) are for classifiers; its per-epoch mIoU is in metrics.jsonl")
     path = find_checkpoint(run_dir, checkpoint)
     state = load_checkpoint(path)
     classes = list(state.get("classes") or [])

@@ -48,6 +48,7 @@ MIX_SCHEDULES = ("constant", "linear")
 LR_SCHEDULES = ("cosine", "step", "constant")
 AUGMENTS = ("auto", "crop-flip", "imagenet", "none")
 AMP_MODES = ("none", "bf16", "fp16")
+TASKS = ("classify", "segment")
 
 
 @dataclass
@@ -135,6 +136,9 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    task: str = setting("classify", flag="--task", choices=TASKS,
+                        help="classify: one label per image; segment: per-pixel classes of the builtin shapes masks "
+                        "(mIoU per epoch)")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     mix: MixConfig = field(default_factory=MixConfig)

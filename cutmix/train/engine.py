@@ -29,32 +29,33 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cutmix.losses import soft_target_cross_entropy
-from cutmix.models import build_model
 from cutmix.run import config as cfg
 from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.run.config import TrainConfig
 from cutmix.run.settings import coerce
 from cutmix.runtime import seed_for
 from cutmix.train import distributed
-from cutmix.train.data import RunData, build_data
+from cutmix.train.classify import ClassifyTask, accumulate
+from cutmix.train.data import RunData
 from cutmix.train.errors import RunFailure, UsageError
 from cutmix.train.loader import MIX, PREVIEW
-from cutmix.train.mixing import Regularizer
 from cutmix.train.rundir import RunLock, claim_run_dir, run_name
+from cutmix.train.segment import SegmentTask
 
 CHECKPOINT_VERSION = 2  # 2: RNG states as tensors and plain values (weights_only loading), best_epoch
 STOP_GRACE_S = 15.0  # DDP: how long a signal may wait for the main thread before the process exits without saving
 
-__all__ = ["RunResult", "Trainer", "plan_resume", "run_name", "train"]
+__all__ = ["RunResult", "Trainer", "accumulate", "plan_resume", "run_name", "train"]
+TASKS = {"classify": ClassifyTask, "segment": SegmentTask}
 
 
 @dataclass
 class RunResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
-    best_val_top1_err: float | None
+    best_val_top1_err: float | None  # classification runs; None for other tasks
     interrupted: bool = False
+    best: float | None = None  # the best value of the task's score (val_top1_err, val_miou)
 
 
 def lr_factor(step: int, total_steps: int, steps_per_epoch: int, config: cfg.OptimConfig) -> float:
@@ -110,19 +111,6 @@ def build_optimizer(params, config: cfg.OptimConfig, device: torch.device) -> tu
     return optimizer, impl
 
 
-@torch.no_grad()
-def accumulate(sums: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, labels: Tensor) -> None:
-    """Add a step's (loss * n, top-1 hits, n, summed top target weight) to ``sums`` on its device.
-
-    Everything stays a device tensor (the count is filled there, not copied from the host), so that a training
-    step never waits for the GPU; the host reads the sums once per epoch.
-    """
-    n = labels.shape[0]
-    count = sums.new_full((), float(n))
-    top_weight = targets.float().max(dim=1).values.sum().double() if targets.ndim == 2 else count
-    sums += torch.stack([loss.detach().double() * n, (logits.argmax(1) == labels).sum().double(), count, top_weight])
-
-
 def resolve_channels_last(setting: bool | None, device: torch.device, amp: str) -> bool:
     """``channels_last = None`` (auto): on for a CPU, where oneDNN's NHWC convolutions train a CIFAR ResNet-20 about
     1.3x faster than NCHW (``cutmix bench step --device cpu``), and on CUDA under autocast (tensor cores want NHWC);
@@ -130,17 +118,6 @@ def resolve_channels_last(setting: bool | None, device: torch.device, amp: str) 
     if setting is not None:
         return bool(setting)
     return device.type == "cpu" or amp != "none"
-
-
-def _build_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """The run's model; keyword arguments it does not take are the user's mistake, named as such."""
-    try:
-        return build_model(config.model.name, num_classes, **config.model.kwargs)
-    except TypeError as err:
-        if not config.model.kwargs:
-            raise
-        raise UsageError(f"model {config.model.name} does not take model.kwargs {config.model.kwargs} ({err})") \
-            from None
 
 
 class Trainer:
@@ -154,13 +131,14 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed % 2**32)
         torch.manual_seed(seed_for(config.seed, 0, ctx.rank))
-        self.data: RunData = build_data(config, ctx)
+        self.task = TASKS[config.task]()
+        self.data: RunData = self.task.build_data(config, ctx)
         self.steps_per_epoch = len(self.data.train)
         self.total_steps = self.steps_per_epoch * config.epochs
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
 
-        model = _build_model(config, self.data.num_classes).to(ctx.device)
+        model = self.task.build_model(config, self.data.num_classes).to(ctx.device)
         self.channels_last = resolve_channels_last(config.channels_last, ctx.device, config.amp)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -189,8 +167,8 @@ class Trainer:
                 self._say(f"amp={config.amp} {why}; training in float32 on {ctx.device}")
                 self.amp_dtype = None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.regularizer = Regularizer(config.mix, self.train_model, self.data.num_classes, self.total_steps,
-                                       o.label_smoothing)
+        self.regularizer = self.task.build_regularizer(config, self.train_model, self.data.num_classes,
+                                                       self.total_steps)
         mean = torch.tensor(self.data.mean, device=ctx.device).view(1, -1, 1, 1)
         std = torch.tensor(self.data.std, device=ctx.device).view(1, -1, 1, 1)
         self.mean, self.std = mean, std
@@ -201,7 +179,7 @@ class Trainer:
             import cutmix.integrations.tensorboard  # noqa: F401
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.epoch_sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+        self.epoch_sums = torch.zeros(self.task.num_sums, dtype=torch.float64, device=ctx.device)
         self.best: float | None = None
         self.best_epoch: int | None = None  # the epoch whose weights best.pt holds
         self._reported_skips: set[str] = set()
@@ -234,8 +212,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-        self.global_step, self.best = state["global_step"], state["best_val_top1_err"]
-        self.best_epoch = state.get("best_epoch", _best_epoch(state["metrics"], self.best))
+        self.global_step, self.best = state["global_step"], state[self.best_key]
+        self.best_epoch = state.get("best_epoch", _best_epoch(state["metrics"], self.best, self.task.score))
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.epoch_sums = state["epoch_sums"].to(self.ctx.device)
         rng = state["rng"][self.ctx.rank] if isinstance(state["rng"], list) else state["rng"]
@@ -255,11 +233,16 @@ class Trainer:
         if not path.is_file():
             return None
         best = load_checkpoint(path)
-        if best["epoch"] <= self.epoch or best.get("best_val_top1_err") is None:
+        if best["epoch"] <= self.epoch or best.get(self.best_key) is None:
             return None
-        self.best, self.best_epoch = best["best_val_top1_err"], best["epoch"]
+        self.best, self.best_epoch = best[self.best_key], best["epoch"]
         return (f"best.pt holds epoch {best['epoch']}, newer than last.pt (a write failed after it); it stays the "
-                f"best ({self.best:.2%}) unless a later epoch beats it")
+                f"best ({self.task.score} {self.best:.2%}) unless a later epoch beats it")
+
+    @property
+    def best_key(self) -> str:
+        """The checkpoint's key of the best score so far (``best_val_top1_err`` for classification)."""
+        return f"best_{self.task.score}"
 
     def _state(self, interrupted: bool, gather: bool = True) -> dict[str, Any]:
         rngs: Any = rng_state()
@@ -277,7 +260,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
             "epoch_sums": self.epoch_sums.cpu(),
-            "best_val_top1_err": self.best,
+            self.best_key: self.best,
             "best_epoch": self.best_epoch,
             "rng": rngs,
             "config": cfg.to_dict(self.config),
@@ -328,7 +311,7 @@ class Trainer:
             if self.tensorboard is not None and self.preview is None:
                 self.preview = (images[:16].clone(), labels[:16].clone())
             step = self._first_compiled_step if self.compile_pending else self._step
-            accumulate(sums, *step(images, labels), labels)
+            self.task.accumulate(sums, *step(images, labels), labels)
             self.global_step += 1
             self.step_in_epoch += 1
             if bar is not None:
@@ -350,8 +333,7 @@ class Trainer:
         x = self.prepare(images)
         self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
         with self.autocast():
-            logits, targets = self.regularizer(self.train_model, x, labels)
-            loss = soft_target_cross_entropy(logits, targets, label_smoothing=self.regularizer.loss_smoothing(targets))
+            loss, logits, targets = self.task.loss(self.regularizer, self.train_model, x, labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -379,30 +361,24 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, loader: Any, prefix: str = "val") -> dict[str, float]:
-        """Loss and top-1/top-5 error of the model (eval mode, no mixing) on ``loader``, keys ``PREFIX_...``."""
+        """The task's scores of the model (eval mode, no mixing) on ``loader``, keys ``PREFIX_...`` (classification:
+        loss and top-1/top-5 error)."""
         model = self.model
         model.eval()
-        sums = torch.zeros(4, dtype=torch.float64, device=self.ctx.device)  # loss, top-1, top-5 hits, count
+        sums: Tensor | None = None
         bar = _progress(len(loader), 0, f"evaluating ({prefix})", self.config.progress and self.ctx.is_main)
         for images, labels in loader.epoch(0):
             if bar is not None:
                 bar.update(1)
             with self.autocast():
                 logits = model(self.prepare(images)).float()
-            k = min(5, logits.shape[1])
-            top = logits.topk(k, dim=1).indices
-            sums += torch.stack([
-                torch.nn.functional.cross_entropy(logits, labels, reduction="sum").double(),
-                (top[:, 0] == labels).sum().double(),
-                (top == labels[:, None]).any(dim=1).sum().double(),
-                torch.as_tensor(float(labels.shape[0]), device=sums.device, dtype=torch.float64),
-            ])
+            batch = self.task.eval_sums(logits, labels)
+            sums = batch if sums is None else sums.add_(batch)
         if bar is not None:
             bar.close()
+        assert sums is not None, "an evaluation loader yields at least one batch"
         distributed.all_reduce_sum(sums, self.ctx)
-        loss, top1, top5, count = sums.tolist()
-        return {f"{prefix}_loss": loss / count, f"{prefix}_top1_err": 1 - top1 / count,
-                f"{prefix}_top5_err": 1 - top5 / count, f"{prefix}_images": int(count)}
+        return self.task.eval_scores(sums, prefix)
 
     def finished(self) -> bool:
         return self.epoch >= self.config.epochs or self.global_step >= self.total_steps
@@ -412,7 +388,7 @@ class Trainer:
         if self.finished():
             self._say(f"{self.run_dir} has finished its {self.epoch} epochs ({self.global_step} steps): nothing to do "
                       f"(pass --epochs N > {self.epoch} to extend it)")
-            return RunResult(self.run_dir, self.metrics, self.best)  # type: ignore[arg-type]
+            return self._result(False)
         if ctx.is_main:
             self._say(f"run {self.run_dir}: {self.data.info['train']}, val {self.data.info['val']}, "
                       f"model {config.model.name}, mix {config.mix.method}, {config.epochs} epochs of "
@@ -456,10 +432,14 @@ class Trainer:
                                  f"--resume {self.run_dir}") from err
         if self.tensorboard is not None:
             self.tensorboard.close()
-        result = RunResult(self.run_dir, self.metrics, self.best, interrupted)
+        result = self._result(interrupted)
         if not interrupted and ctx.is_main:
             self._summarise(self.elapsed())
         return result
+
+    def _result(self, interrupted: bool) -> RunResult:
+        top1 = self.best if self.task.score == "val_top1_err" else None
+        return RunResult(self.run_dir, self.metrics, top1, interrupted, self.best)  # type: ignore[arg-type]
 
     def elapsed(self) -> float:
         """Wall-clock seconds of the whole run, over every resumed segment."""
@@ -468,8 +448,7 @@ class Trainer:
     def _end_epoch(self, seconds: float, images_seen: int, last: bool = False) -> None:
         """Log the epoch, evaluate when due (every ``eval_every`` epochs and after the last), save checkpoints."""
         sums = distributed.all_reduce_sum(self.epoch_sums.clone(), self.ctx)
-        top_weight = self.epoch_sums[3].item() / max(self.epoch_sums[2].item(), 1)
-        per_rank = distributed.all_gather_floats(top_weight, self.ctx)
+        per_rank = distributed.all_gather_floats(self.task.rank_value(self.epoch_sums), self.ctx)
         due = last or self.epoch + 1 >= self.config.epochs or (self.epoch + 1) % self.config.eval_every == 0
         val: dict[str, float] = {}
         if due:
@@ -480,20 +459,19 @@ class Trainer:
             "epoch": self.epoch + 1,
             "step": self.global_step,
             "lr": self.scheduler.get_last_lr()[0],
-            "train_loss": sums[0].item() / max(sums[2].item(), 1),
-            "train_top1_err": 1 - sums[1].item() / max(sums[2].item(), 1),
+            **self.task.train_scores(sums),
             **val,
             "epoch_time_s": round(seconds, 3),
             "train_images_per_s": round(images_seen / max(seconds, 1e-9), 1),
-            "mean_top_target_per_rank": [round(v, 6) for v in per_rank],
+            self.task.rank_key: [round(v, 6) for v in per_rank],
         }
         skipped = self._skipped_files()
         if skipped:
             record["skipped_images"] = len(skipped)
         self.metrics.append(record)
-        improved = due and (self.best is None or val["val_top1_err"] < self.best)
+        improved = due and (self.best is None or self._better(val[self.task.score], self.best))
         if improved:
-            self.best, self.best_epoch = val["val_top1_err"], self.epoch + 1
+            self.best, self.best_epoch = val[self.task.score], self.epoch + 1
         self.epoch += 1
         self.step_in_epoch = 0
         self.epoch_sums = torch.zeros_like(self.epoch_sums)
@@ -502,10 +480,7 @@ class Trainer:
             self._write_metrics()
             self._plot()
             self._log_tensorboard(record)
-            clean = (f", clean train top-1 error {val['train_eval_top1_err']:.2%}" if "train_eval_top1_err" in val
-                     else "")
-            scores = (f", val top-1 error {val['val_top1_err']:.2%}, top-5 {val['val_top5_err']:.2%}{clean}" if due
-                      else "")
+            scores = self.task.scores_text(val) if due else ""
             self._report_skipped(skipped)
             self._say(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}{scores} "
                       f"({record['train_images_per_s']:.0f} img/s)")
@@ -547,23 +522,25 @@ class Trainer:
             from cutmix.viz.curves import plot_curves
         except ImportError:  # matplotlib is optional
             return
-        plot_curves(self.metrics, self.run_dir / "curves.png", title=self.run_dir.name)
+        error, label = self.task.plot_error()
+        plot_curves(self.metrics, self.run_dir / "curves.png", title=self.run_dir.name, error=error, label=label)
+
+    def _better(self, value: float, than: float) -> bool:
+        return value > than if self.task.higher_is_better else value < than
 
     def _summarise(self, seconds: float) -> None:
         """summary.json, whose best is the state's (the epoch best.pt holds), never recomputed from the log."""
-        evaluated = [m for m in self.metrics if "val_top1_err" in m]
+        evaluated = [m for m in self.metrics if self.task.score in m]
         last = evaluated[-1] if evaluated else {}
         best_epoch = self.best_epoch
         summary = {
             "run_dir": str(self.run_dir),
             "epochs": self.epoch,
             "steps": self.global_step,
-            "final_val_top1_err": last.get("val_top1_err"),
-            "final_val_top5_err": last.get("val_top5_err"),
-            "best_val_top1_err": self.best,
+            "task": self.task.name,
+            **self.task.summary(last, self.best),
             "best_epoch": best_epoch,
             "best_checkpoint": "best.pt" if best_epoch is not None else None,
-            "final_train_eval_top1_err": last.get("train_eval_top1_err"),
             "channels_last": self.channels_last,
             "wall_time_s": round(seconds, 1),
             "mean_train_images_per_s": round(
@@ -571,8 +548,7 @@ class Trainer:
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if evaluated:
-            print(f"done: {summary['epochs']} epochs, final val top-1 error {summary['final_val_top1_err']:.2%} "
-                  f"(best {summary['best_val_top1_err']:.2%} at epoch {best_epoch}), "
+            print(f"done: {summary['epochs']} epochs, {self.task.done_text(summary)}, "
                   f"{summary['wall_time_s']:.0f} s -> {self.run_dir}", flush=True)
 
 
@@ -690,11 +666,11 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def _best_epoch(metrics: list[dict[str, Any]], best: float | None) -> int | None:
+def _best_epoch(metrics: list[dict[str, Any]], best: float | None, score: str) -> int | None:
     """The epoch of ``best`` in a log (checkpoints of version 1 did not record it): the first to reach it."""
     if best is None:
         return None
-    return next((m["epoch"] for m in metrics if m.get("val_top1_err") == best), None)
+    return next((m["epoch"] for m in metrics if m.get(score) == best), None)
 
 
 @dataclass

@@ -9,22 +9,24 @@ from typing import Any
 from cutmix.viz._mpl import pyplot, save
 
 
-def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Top-1 error (train against the unmixed labels, and validation) and loss per epoch, saved as a PNG."""
+def plot_curves(metrics: Sequence[dict[str, Any]], path: str | Path, title: str = "", error: str = "top1_err",
+                label: str = "top-1 error (%)") -> Path:
+    """An error (``train_ERROR`` against the unmixed labels, ``val_ERROR``; top-1 error by default, pixel error for
+    segmentation) and the loss per epoch, saved as a PNG."""
     plt = pyplot()
     epochs = [m["epoch"] for m in metrics]
-    evaluated = [m for m in metrics if "val_top1_err" in m]  # with eval_every > 1 only some epochs are
-    clean = [m for m in evaluated if "train_eval_top1_err" in m]
+    evaluated = [m for m in metrics if f"val_{error}" in m]  # with eval_every > 1 only some epochs are
+    clean = [m for m in evaluated if f"train_eval_{error}" in m]
     fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_err.plot(epochs, [100 * m["train_top1_err"] for m in metrics], label="train batches (unmixed labels)",
+    ax_err.plot(epochs, [100 * m[f"train_{error}"] for m in metrics], label="train batches (unmixed labels)",
                 marker=".")
     if clean:
-        ax_err.plot([m["epoch"] for m in clean], [100 * m["train_eval_top1_err"] for m in clean],
+        ax_err.plot([m["epoch"] for m in clean], [100 * m[f"train_eval_{error}"] for m in clean],
                     label="train images (clean)", marker=".")
-    ax_err.plot([m["epoch"] for m in evaluated], [100 * m["val_top1_err"] for m in evaluated], label="validation",
+    ax_err.plot([m["epoch"] for m in evaluated], [100 * m[f"val_{error}"] for m in evaluated], label="validation",
                 marker=".")
     ax_err.set_xlabel("epoch")
-    ax_err.set_ylabel("top-1 error (%)")
+    ax_err.set_ylabel(label)
     ax_err.grid(alpha=0.3)
     ax_err.legend()
     ax_loss.plot(epochs, [m["train_loss"] for m in metrics], label="train (mixed targets)", marker=".")
