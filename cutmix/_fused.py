@@ -3,11 +3,12 @@
 The eager op (:func:`cutmix._ops.select_boxes`) gathers every partner into a new batch, then selects: it reads the
 batch twice and writes it twice. Here the gather is folded into the selection, so each output element is read once
 from the image and once from its partner and written once: ``out = x ^ ((x ^ x[index]) & m)`` with ``m`` all ones
-inside the box. The batch is seen as integers of its element size, so the select only moves bits (bit-exact for
-every dtype, NaN payloads included). ``torch.where`` on the floating batch compiles to far slower CPU code (a bool
-mask per lane, measured 4-10x slower), which is why the bitwise form is the one compiled.
+inside the box. The batch is seen as integer words (the widest that tile a memory row), so the select only moves
+bits (bit-exact for every dtype, NaN payloads included) and handles up to 8 uint8 pixels per lane. ``torch.where``
+on the floating batch compiles to far slower CPU code (a bool mask per lane; measured 4-10x slower), which is why
+the bitwise form is the one compiled.
 
-The row and column masks ([N, H] and [N, row elements], tiny) are built eagerly: computed inside the compiled graph
+The row and column masks ([N, H] and [N, row words], tiny) are built eagerly: computed inside the compiled graph
 they would be recomputed for every element. Autograd and layouts other than NCHW-contiguous and channels_last run
 the eager op, which the caller does by checking :func:`supports` first.
 """
@@ -29,7 +30,8 @@ _failed = False  # set once torch.compile has failed: every later call runs eage
 def select_words(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor:
     """``x`` [N, A, H, R] (integers) with each sample's box bits taken from ``x[index]``; the function compiled.
 
-    ``rows`` [N, H] and ``cols`` [N, R] hold 0 outside and all ones (-1, or 255 for uint8) inside the box.
+    ``rows`` [N, H] holds 0 outside the box and all ones inside; ``cols`` [N, R] holds the bytes 0x00 outside and
+    0xFF inside (a word may straddle the box edge).
     """
     mask = rows[:, None, :, None] & cols[:, None, None, :]
     return x ^ ((x ^ x.index_select(0, index)) & mask)
@@ -76,9 +78,19 @@ def _fall_back(err: BaseException) -> None:
                   "per-sample CutMix runs the eager op from now on (same result, slower)", RuntimeWarning, stacklevel=4)
 
 
+def _word_dtype(row_bytes: int, offset_bytes: int) -> torch.dtype:
+    """The widest integer type that tiles a memory row and respects the storage alignment."""
+    for size in (8, 4, 2):
+        if row_bytes % size == 0 and offset_bytes % size == 0:
+            return _WORDS[size]
+    return torch.uint8
+
+
 def paste(images: Tensor, rows: Tensor, cols: Tensor, index: Tensor, eager: Callable[[], Tensor]) -> Tensor:
     """Per-sample paste of checked inputs (``supports(images)`` true), given bool box masks [N, H] and [N, W].
 
+    The batch is seen as rows of the widest integer words that tile a memory row (8 uint8 pixels per int64 word at
+    224 pixels a row): a word may straddle a box edge, so the column mask holds 0xFF per byte inside the box.
     ``eager`` computes the same result with the eager op: it runs when ``torch.compile`` is unavailable or fails,
     after one warning.
     """
@@ -86,13 +98,15 @@ def paste(images: Tensor, rows: Tensor, cols: Tensor, index: Tensor, eager: Call
         return eager()
     n, c, h, w = images.shape
     nhwc = _layout(images) == "nhwc" and c > 1
-    words = _WORDS[images.element_size()]
-    x = images.permute(0, 2, 3, 1).reshape(n, 1, h, w * c) if nhwc else images
+    x = images.permute(0, 2, 3, 1).reshape(n, 1, h, w * c) if nhwc else images  # a view: rows as they are in memory
+    bytes_per_pixel = images.element_size() * (c if nhwc else 1)
+    words = _word_dtype(w * bytes_per_pixel, images.storage_offset() * images.element_size())
     x = x.view(words) if x.dtype != words else x
-    rows_w = rows.to(words).neg_()
-    cols_w = cols.to(words).neg_()
-    if nhwc:
-        cols_w = cols_w.repeat_interleave(c, dim=1)
+    rows_w = rows.to(words).neg_()  # all ones inside
+    cols_w = cols.to(torch.uint8).mul_(255)
+    if bytes_per_pixel > 1:
+        cols_w = cols_w.repeat_interleave(bytes_per_pixel, dim=1)
+    cols_w = cols_w.view(words)
     try:
         out = _compiled_for(images.device, words, nhwc)(x, rows_w, cols_w, index)
     except Exception as err:  # no C++ compiler, an unsupported platform, an inductor bug: the eager op is exact too

@@ -188,3 +188,14 @@ def test_the_default_path_never_imports_the_fused_module():
             "cutmix.CutMix(4, per_sample=True)(torch.zeros(4, 3, 8, 8), torch.arange(4))\n"
             "assert 'cutmix._fused' not in sys.modules and 'torch._dynamo' not in sys.modules, sorted(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_batch_that_starts_inside_its_storage_is_pasted_exactly():
+    base = _random((7, 3, 8, 30), torch.uint8, torch.contiguous_format, seed=15)
+    x = base.view(-1)[2:2 + 6 * 3 * 8 * 30 // 2].view(6, 3, 8, 15)  # offset 2 bytes: 15-byte rows, misaligned words
+    boxes, index = _boxes(6, 8, 15, seed=15), torch.randperm(6)
+    assert x.storage_offset() == 2 and _fused.supports(x)
+    assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
+    y = base[1:]  # offset of one image (720 bytes): int64 words when the rows allow them
+    boxes, index = _boxes(6, 8, 30, seed=16), torch.randperm(6)
+    assert _same_bits(F.paste(y, boxes, index, fused=True), F.paste(y, boxes, index))
