@@ -214,3 +214,15 @@ def check_index(index: object, batch: int, name: str = "index") -> Tensor:
         if lo < 0 or hi >= batch:
             raise ValueError(f"{name} must hold indices in [0, {batch - 1}], got values in [{lo}, {hi}]")
     return index.long()
+
+
+def check_fused(fused: object, *, inplace: bool, per_sample: bool, boxes: str = "per_sample=True") -> bool:
+    """``fused`` as a bool, refusing the cases that the fused per-sample paste does not cover (``boxes``: how the
+    caller asks for per-sample boxes, for the message)."""
+    fused = check_bool(fused, "fused")
+    if fused and not per_sample:
+        raise ValueError(f"fused=True needs {boxes}: with one box for the batch CutMix is already a slice copy")
+    if fused and inplace:
+        raise ValueError("fused=True cannot be combined with inplace=True: the fused op reads each partner from the "
+                         "input while it writes the output; pass inplace=False")
+    return fused

@@ -128,8 +128,13 @@ def _unwords(words: Tensor, like: Tensor) -> Tensor:
 Box = tuple[int, int, int, int]
 
 
-def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool = False) -> Tensor:
-    """CutMix's image op: each image receives its partner's pixels inside its box (one shared box, or [N, 4])."""
+def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool = False, fused: bool = False) -> Tensor:
+    """CutMix's image op: each image receives its partner's pixels inside its box (one shared box, or [N, 4]).
+
+    ``fused`` (per-sample boxes, out of place; callers check both) runs :mod:`cutmix._fused`, one compiled pass.
+    """
+    if fused:
+        return _paste_fused(images, boxes, index)
     if isinstance(boxes, tuple) or boxes.ndim == 1:
         x0, y0, x1, y1 = boxes if isinstance(boxes, tuple) else boxes.tolist()
         out = images if inplace else images.clone()
@@ -137,6 +142,18 @@ def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool =
             out[:, :, y0:y1, x0:x1] = gather(images[:, :, y0:y1, x0:x1], index)  # gathered before the write
         return out
     return select_boxes(images, gather(images, index), boxes, inplace=inplace, scratch=True)
+
+
+def _paste_fused(images: Tensor, boxes: Tensor, index: Tensor) -> Tensor:
+    from cutmix import _fused  # imported at the first fused call only: the default path never pays for it
+
+    def eager() -> Tensor:
+        return select_boxes(images, gather(images, index), boxes, inplace=False, scratch=True)
+
+    if not _fused.supports(images):  # autograd or an unusual layout: the eager op is the fused op's definition
+        return eager()
+    rows, cols = box_masks(boxes, images.shape[2], images.shape[3], images.device)
+    return _fused.paste(images, rows, cols, index, eager)
 
 
 def erase(images: Tensor, boxes: Tensor | Box, value: float, *, inplace: bool = False) -> Tensor:

@@ -478,7 +478,7 @@ class DenseMix(nn.Module):
         if isinstance(t, CutMix):
             boxes, lam = t.sample(n, h, w, selected)
             box_t = _boxes(boxes, n, h, w).expand(n, 4)
-            images = _ops.paste(images, boxes, dev_index, inplace=t.inplace)
+            images = _ops.paste(images, boxes, dev_index, inplace=t.inplace, fused=t.fused)
             masks = [paste_masks(m, box_t, index) for m in masks]
             if dets is not None:
                 dets = paste_detections(dets, box_t, index, canvas_size=(h, w), min_visibility=self.min_visibility)

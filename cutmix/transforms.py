@@ -32,6 +32,7 @@ from cutmix._checks import (
     check_fill,
     check_fill_for,
     check_fraction,
+    check_fused,
     check_generator,
     check_images,
     check_int,
@@ -169,7 +170,9 @@ class CutMix(BatchMix):
     (the paper) or ``"inside"``; ``rounding``: ``"exact"`` (box sides rounded to the nearest pixel) or ``"reference"``
     (the released code's truncation, odd sides one pixel short); see :mod:`cutmix.boxes`. ``label``: ``"area"``
     (the paper), ``"onehot"`` or ``"complete"``; see :mod:`cutmix.functional`. ``prob`` may be a float or a schedule
-    (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix).
+    (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix). ``fused=True`` (with
+    ``per_sample=True``, not in place) pastes in one ``torch.compile``-generated pass, bit-identical to the default
+    eager op; see :func:`cutmix.functional.paste` for its compile cost and fallback.
     """
 
     def __init__(
@@ -189,9 +192,11 @@ class CutMix(BatchMix):
         generator: torch.Generator | None = None,
         inplace: bool = False,
         target_dtype: torch.dtype = torch.float32,
+        fused: bool = False,
     ) -> None:
         super().__init__(num_classes, prob=prob, per_sample=per_sample, label_smoothing=label_smoothing,
                          generator=generator, inplace=inplace, target_dtype=target_dtype)
+        self.fused = check_fused(fused, inplace=self.inplace, per_sample=self.per_sample)
         self.rounding = check_choice(rounding, "rounding", ROUNDINGS)
         self.alpha = check_alpha(alpha)
         self.box = check_choice(box, "box", KINDS)
@@ -220,11 +225,13 @@ class CutMix(BatchMix):
         n, _, h, w = images.shape
         boxes, lam = self.sample(n, h, w, selected)
         targets = self.mixed_targets(labels, num_classes, index, lam, self.label)
-        return _ops.paste(images, boxes, index.to(images.device, non_blocking=True), inplace=self.inplace), targets
+        index = index.to(images.device, non_blocking=True)
+        return _ops.paste(images, boxes, index, inplace=self.inplace, fused=self.fused), targets
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, alpha={self.alpha}, box={self.box!r}, label={self.label!r}, "
-                f"placement={self.placement!r}" + (f", rounding={self.rounding!r}" if self.rounding != "exact" else ""))
+                f"placement={self.placement!r}" + (f", rounding={self.rounding!r}" if self.rounding != "exact" else "")
+                + (", fused=True" if self.fused else ""))
 
 
 class MixUp(BatchMix):

@@ -10,8 +10,10 @@ Rows of one run share the machine, the thread count and the input batch, so rati
 
 Run ``python benchmarks/ops.py`` or ``cutmix bench``; ``--json PATH`` writes every number. ``--device cuda``
 defaults to the GPU cells (256x3x32x32 and 128x3x224x224 in uint8, bfloat16 and float32) and times throughput:
-each sample is ``CUDA_CALLS`` back-to-back calls between two synchronisations, as a training loop issues them. A
-fused Triton kernel for per-sample CutMix (one read of each byte) is not written: it needs a GPU to be measured.
+each sample is ``CUDA_CALLS`` back-to-back calls between two synchronisations, as a training loop issues them.
+``sample: cutmix fused`` is ``CutMix(per_sample=True, fused=True)``, the ``torch.compile``-generated single pass
+(C++ on a CPU, Triton on a GPU); its compile time is paid before timing and printed once per cell (``compile: 14 s``;
+near 0 when inductor's on-disk cache already holds the graph). ``--methods`` times a subset (``clone`` always runs).
 ``cutmix bench step`` (:mod:`cutmix.bench.step`) puts these times in proportion to a whole training step.
 """
 
@@ -38,6 +40,7 @@ DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bfloat16": torch.bflo
 CPU_DTYPES = ("float32", "uint8")
 CUDA_SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 CUDA_DTYPES = ("uint8", "bfloat16", "float32")
+FUSED = "cutmix fused"  # the method whose first call compiles
 CUDA_CALLS = 10  # calls per timed sample on a GPU: throughput of queued work, not one call's launch latency
 
 
@@ -144,6 +147,7 @@ def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[st
         "batch-inplace": cutmix.CutMix(num_classes, generator=g, inplace=True),
         "sample": cutmix.CutMix(num_classes, per_sample=True, generator=g),
         "sample-inplace": cutmix.CutMix(num_classes, per_sample=True, generator=g, inplace=True),
+        "sample-fused": cutmix.CutMix(num_classes, per_sample=True, generator=g, fused=True),
         "mixup": cutmix.MixUp(num_classes, generator=g),
         "mixup-sample": cutmix.MixUp(num_classes, per_sample=True, generator=g),
         "cutout": cutmix.Cutout(num_classes, size=h // 2, generator=g),
@@ -156,6 +160,7 @@ def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[st
         ("batch", "cutmix inplace"): lambda: ours["batch-inplace"](work, y),
         ("sample", "cutmix"): lambda: ours["sample"](x, y),
         ("sample", "cutmix inplace"): lambda: ours["sample-inplace"](work, y),
+        ("sample", FUSED): lambda: ours["sample-fused"](x, y),
         ("batch", "mixup"): lambda: ours["mixup"](x, y),
         ("sample", "mixup"): lambda: ours["mixup-sample"](x, y),
         ("sample", "cutout"): lambda: ours["cutout"](x, y),
@@ -181,7 +186,11 @@ def run(
     device: str = "cpu",
     min_time: float = 1.0,
     num_classes: int = 10,
+    only: tuple[str, ...] | None = None,
+    compile_s: dict[str, float] | None = None,
 ) -> list[Row]:
+    """Rows of every (threads, shape, dtype) cell. ``only``: substrings of ``"mode: method"`` to time (the clone
+    bound always runs); ``compile_s`` receives the fused method's first-call (compile) seconds per cell."""
     dev = torch.device(device)
     rows: list[Row] = []
     before = torch.get_num_threads()
@@ -193,7 +202,15 @@ def run(
                     gen = torch.Generator().manual_seed(1)
                     x = (torch.rand(shape, generator=gen) * 255).to(DTYPES[dname]).to(dev)
                     y = torch.randint(0, num_classes, (shape[0],), generator=gen).to(dev)
-                    fns = methods(x, y, num_classes)
+                    fns = {key: fn for key, fn in methods(x, y, num_classes).items()
+                           if key == ("bound", "clone") or only is None or any(o in ": ".join(key) for o in only)}
+                    if ("sample", FUSED) in fns:
+                        started = time.perf_counter()
+                        fns[("sample", FUSED)]()  # compiles (or loads inductor's cached graph): not timed
+                        seconds = time.perf_counter() - started
+                        print(f"  {'x'.join(map(str, shape))} {dname} {nthreads} thr: compile: {seconds:.1f} s")
+                        if compile_s is not None:
+                            compile_s[f"{'x'.join(map(str, shape))} {dname} {nthreads}"] = round(seconds, 2)
                     times = time_all({f"{mode}\0{name}": fn for (mode, name), fn in fns.items()}, dev, min_time)
                     measured = [(*key.split("\0"), us) for key, us in times.items()]
                     clone = next(us for mode, _, us in measured if mode == "bound")
@@ -220,7 +237,7 @@ def summary_table(rows: list[Row]) -> str:
         cells.setdefault((r.shape, r.dtype, r.threads), {})[f"{r.mode}: {r.method}"] = r
     wanted = ("bound: clone", "bound: copy_ (no allocation)", "batch: reference inplace", "batch: cutmix",
               "batch: cutmix inplace", "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)", "sample: cutmix",
-              "sample: cutmix inplace", "sample: timm Mixup(elem)")
+              "sample: cutmix inplace", f"sample: {FUSED}", "sample: timm Mixup(elem)")
     columns = [c for c in wanted if any(c in cell for cell in cells.values())]
     lines = ["| shape | dtype | thr | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(columns)]
     for (shape, dtype, threads), cell in cells.items():
@@ -261,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{_shapes_text(SHAPES)} on a CPU, {_shapes_text(CUDA_SHAPES)} on CUDA)")
     parser.add_argument("--min-time", type=float, default=1.0,
                         help="seconds of timing per method and cell, spread over 8 rounds (default: 1.0)")
+    parser.add_argument("--methods", default=None,
+                        help="time only methods whose 'mode: method' contains one of these comma-separated "
+                        "substrings, e.g. 'copy_,sample: cutmix' (clone always runs; default: all)")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
     parser.add_argument("--system-malloc", action="store_true",
                         help="keep glibc's default allocator settings (large buffers are page-faulted in afresh)")
@@ -278,9 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda: no CUDA device is available")
     for name in missing_anchors():
         print(f"note: {name} is not installed; its rows are skipped")
-    rows = run(shapes, dtypes, threads, args.device, args.min_time)
+    only = tuple(m.strip() for m in args.methods.split(",")) if args.methods else None
+    compile_s: dict[str, float] = {}
+    rows = run(shapes, dtypes, threads, args.device, args.min_time, only=only, compile_s=compile_s)
     env = environment()
     env["steady_allocator"] = steady
+    env["fused_compile_s"] = compile_s
     print(f"torch {env['torch']}, torchvision {env['torchvision']}, timm {env['timm']}, {env['processor']}")
     print(format_table(rows))
     print()
