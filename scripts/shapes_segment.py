@@ -26,8 +26,8 @@ from cutmix.evaluate.report import mean_sd, table
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ("--task", "segment", "--set", "data.num_classes=4", "--train-samples", "500", "--val-samples", "1000",
-          "--train-eval-samples", "500", "--batch-size", "64", "--epochs", "160", "--eval-every", "16", "--threads", "1",
-          "--no-progress")
+          "--train-eval-samples", "500", "--batch-size", "64", "--epochs", "160", "--eval-every", "16",
+          "--threads", "1", "--no-progress")
 ARMS: dict[str, tuple[str, ...]] = {
     "none": ("--mix", "none"),
     "cutmix": ("--mix", "cutmix", "--alpha", "1", "--prob", "0.5"),
