@@ -110,3 +110,20 @@ def test_rounding_rejects_unknown_modes():
         B.sample_box(8, 8, rounding="nearest")
     with pytest.raises(ValueError, match="rounding"):
         cutmix.CutMix(4, rounding="timm")
+
+
+def test_the_rounding_flag_reaches_the_run_and_its_transform(tmp_path) -> None:
+    import json
+
+    from cutmix.cli import main
+    from cutmix.run.config import MixConfig
+    from cutmix.train.mixing import build_transform
+
+    assert build_transform(MixConfig(rounding="reference"), 10, 100, 0.0).rounding == "reference"
+    assert build_transform(MixConfig(), 10, 100, 0.0).rounding == "exact"
+    code = main(["train", "--rounding", "reference", "--max-steps", "1", "--train-samples", "64", "--val-samples",
+                 "32", "--batch-size", "32", "--threads", "1", "--no-progress", "--out", str(tmp_path)])
+    assert code == 0
+    (run,) = tmp_path.iterdir()
+    assert run.name == "shapes-resnet20-cutmix-reference-s0"
+    assert json.loads((run / "config.json").read_text())["mix"]["rounding"] == "reference"

@@ -184,3 +184,13 @@ def test_the_cli_refuses_in_one_line(tmp_path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--mix manifold-mixup is not defined for masks" in lines[0]
     assert not list(tmp_path.iterdir())  # no run directory for a failed start
+
+
+def test_run_names_say_the_task_and_the_rounding() -> None:
+    from cutmix.train.rundir import run_name
+
+    config = TrainConfig(task="segment")
+    assert run_name(config) == "shapes-segment-resnet20-cutmix-s0"
+    config = TrainConfig()
+    config.mix.rounding = "reference"
+    assert run_name(config) == "shapes-resnet20-cutmix-reference-s0"

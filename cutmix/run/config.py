@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cutmix.boxes import KINDS as BOX_KINDS
-from cutmix.boxes import PLACEMENTS
+from cutmix.boxes import PLACEMENTS, ROUNDINGS
 from cutmix.data.augment import PADDING_MODES
 from cutmix.data.cifar import CIFAR_NAMES
 from cutmix.functional import LABEL_MODES
@@ -106,6 +106,9 @@ class MixConfig:
     box: str = setting("uniform", flag="--box", choices=BOX_KINDS, help="box sampler")
     placement: str = setting("clip", flag="--placement", choices=PLACEMENTS,
                              help="clip: the paper's box clipped at the border; inside: kept whole in the image")
+    rounding: str = setting("exact", flag="--rounding", choices=ROUNDINGS,
+                            help="box side arithmetic: exact (rounded side) or reference (the released code's "
+                            "int(), odd sides lose a pixel)")
     label: str = setting("area", flag="--label", choices=LABEL_MODES, help="how the mixed targets are weighted")
     sigma: float = setting(0.25, above=0, help="centre-Gaussian box spread, a fraction of the side")
     size: float = setting(0.5, above=0, at_most=1, help="fixed box side, a fraction of the side")

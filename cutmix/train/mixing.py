@@ -24,7 +24,7 @@ def build_transform(config: MixConfig, num_classes: int, total_steps: int, label
     common = {"prob": prob, "per_sample": config.per_sample, "label_smoothing": label_smoothing,
               "generator": torch.Generator()}
     cutmix_kwargs = {**common, "box": config.box, "label": config.label, "placement": config.placement,
-                     "sigma": config.sigma, "size": config.size}
+                     "sigma": config.sigma, "size": config.size, "rounding": config.rounding}
 
     if method in ("cutmix", "feature-cutmix"):
         return cutmix.CutMix(num_classes, alpha=config.alpha, **cutmix_kwargs)

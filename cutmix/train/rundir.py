@@ -28,6 +28,7 @@ _NAMED: dict[str, tuple[str, tuple[str, ...]]] = {
     "sigma": ("sigma", _CUTMIX),
     "size": ("size", _CUTMIX),
     "placement": ("", _CUTMIX),
+    "rounding": ("", _CUTMIX),
     "label": ("", _MIXING),
     "schedule": ("", (*_MIXING, "cutout")),
     "alpha": ("a", _MIXING),
@@ -73,9 +74,11 @@ def data_label(spec: str) -> str:
 
 
 def run_name(config: TrainConfig) -> str:
-    """``DATASET-MODEL-MIX[-ablations]-sSEED``, e.g. ``shapes-resnet20-cutmix-sample-gaussian-s0``."""
+    """``DATASET[-TASK]-MODEL-MIX[-ablations]-sSEED``, e.g. ``shapes-resnet20-cutmix-sample-gaussian-s0`` or
+    ``shapes-segment-resnet20-cutmix-s0``."""
     model = config.model.name.replace(":", "-").replace("/", "-")
-    return f"{data_label(config.data.dataset)}-{model}-{mix_label(config.mix)}-s{config.seed}"
+    task = "" if config.task == "classify" else f"-{config.task}"
+    return f"{data_label(config.data.dataset)}{task}-{model}-{mix_label(config.mix)}-s{config.seed}"
 
 
 def claim_run_dir(config: TrainConfig) -> Path:
