@@ -229,3 +229,12 @@ def tiny_config(tmp_path: Path, **overrides):
     for key, value in overrides.items():
         cfg.apply_override(config, f"{key}={value!r}" if isinstance(value, str) else f"{key}={json.dumps(value)}")
     return cfg.validate(config)
+
+
+def free_port() -> int:
+    """A TCP port free right now on localhost, for a torchrun rendezvous."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from _helpers import free_port
 
 pytest.importorskip("torchvision")
 
@@ -36,12 +36,6 @@ def step(self, images, labels):
 engine.Trainer._step = step
 sys.exit(cli.main(sys.argv[2:]))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(tmp_path: Path, timeout_s: float) -> tuple[list[subprocess.Popen], Path]:

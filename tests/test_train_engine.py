@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 
 pytest.importorskip("torchvision")
 
+from _helpers import free_port
 from _helpers import tiny_config as tiny
 
 from cutmix import cli
@@ -117,12 +117,6 @@ def test_zip_of_an_image_folder_trains(tmp_path):
     config.data.train_samples = config.data.val_samples = None
     result = train(config)
     assert result.metrics[0]["val_images"] == 36
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

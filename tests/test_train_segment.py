@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from _helpers import free_port
 from torch.nn import functional as F
 
 from cutmix.models.segment import SegResNet, build_segmenter
@@ -194,3 +195,22 @@ def test_run_names_say_the_task_and_the_rounding() -> None:
     config = TrainConfig()
     config.mix.rounding = "reference"
     assert run_name(config) == "shapes-resnet20-cutmix-reference-s0"
+
+
+@pytest.mark.slow
+def test_ddp_segmentation_reduces_the_confusion_over_ranks(tmp_path) -> None:
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+           str(free_port()), "-m", "cutmix", "train", "--task", "segment", "--model", "resnet8", "--set",
+           "data.num_classes=3", "--image-size", "16", "--train-samples", "128", "--val-samples", "70", "--epochs",
+           "2", "--batch-size", "16", "--per-sample", "--prob", "1.0", "--device", "cpu", "--threads", "1", "--out",
+           str(tmp_path), "--name", "ddp", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=root,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["val_images"] == 70 and len(lines[-1]["val_iou"]) == 4  # each image once, over both ranks
+    assert len(lines[0]["train_pixels_per_rank"]) == 2
