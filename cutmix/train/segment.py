@@ -10,6 +10,7 @@ refused, as is a label mode other than ``area`` (it weighs class targets, which 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from cutmix.dense import DenseMix, blend_masks
 from cutmix.models.segment import build_segmenter
 from cutmix.run.config import TrainConfig
 from cutmix.train.classify import build_with_kwargs
-from cutmix.train.data import RunData, eval_batch_size
+from cutmix.train.data import RunData, crop_flip, eval_batch_size
 from cutmix.train.distributed import Context
 from cutmix.train.errors import UsageError
 from cutmix.train.loader import InMemoryLoader, use_resident
@@ -76,8 +77,7 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
               "resident": use_resident(d.resident, ctx.device, nbytes)}
     augment = None
     if d.augment != "none":
-        pad = max(1, d.image_size // 8)
-        augment = lambda x, g: cdata.random_crop_flip(x, pad, g, d.pad_mode)  # noqa: E731
+        augment = partial(crop_flip, max(1, d.image_size // 8), d.pad_mode)
     eval_batch = eval_batch_size(config, ctx.device)
     train = InMemoryLoader(packed["train"], labels["train"], config.batch_size, train=True, augment=augment, **common)
     val = InMemoryLoader(packed["val"], labels["val"], eval_batch, train=False, **common)
