@@ -19,8 +19,8 @@ class SegResNet(nn.Module):
     """A CIFAR ResNet-(6n+2) trunk with an FCN-8s-style head (Long et al., 2015).
 
     1x1 class scores of each stage (full, 1/2 and 1/4 resolution) are upsampled and summed, coarse to fine: the deep
-    stage says what is there, the early ones where its edges are. The head adds ~1.2 k parameters (11 classes) to the trunk's
-    0.27 M (ResNet-20), so a segmentation run costs about what a classification run does.
+    stage says what is there, the early ones where its edges are. The head adds ~1.2 k parameters (11 classes) to
+    the trunk's 0.27 M (ResNet-20), so a segmentation run costs about what a classification run does.
     """
 
     def __init__(self, depth: int = 20, num_classes: int = 11, width: float = 1, in_channels: int = 3) -> None:
