@@ -40,12 +40,25 @@ SEEDS = (0, 1)
 EPOCHS = int(RECIPE[RECIPE.index("--epochs") + 1])
 
 
-def plan() -> list[Job]:
-    return [Job(f"{m}-s{seed}", (*RECIPE, *args, "--seed", str(seed))) for seed in SEEDS for m, args in ARMS.items()]
+LONG = 480  # a second budget, 3x the steps, for none and CutMix only: does CutMix catch up once the baseline overfits?
+LONG_SEEDS = (0,)
+
+
+def plan(groups: tuple[str, ...] = ("main", "long")) -> list[Job]:
+    jobs = []
+    if "main" in groups:
+        jobs += [Job(f"{m}-s{seed}", (*RECIPE, *args, "--seed", str(seed)))
+                 for seed in SEEDS for m, args in ARMS.items()]
+    if "long" in groups:
+        longer = (*RECIPE, "--epochs", str(LONG), "--eval-every", str(LONG // 10))  # later flags win
+        jobs += [Job(f"{m}-e{LONG}-s{seed}", (*longer, *ARMS[m], "--seed", str(seed)))
+                 for seed in LONG_SEEDS for m in ("none", "cutmix")]
+    return jobs
 
 
 def _final(run: dict[str, Any], key: str) -> float:
-    return 100 * [m for m in run["metrics"] if key in m][-1][key]
+    """The last evaluated value of ``key`` (a fraction; :func:`mean_sd` prints percent)."""
+    return [m for m in run["metrics"] if key in m][-1][key]
 
 
 def _gain(arm: dict[int, dict[str, Any]], ref: dict[int, dict[str, Any]]) -> str:
@@ -58,38 +71,45 @@ def _gain(arm: dict[int, dict[str, Any]], ref: dict[int, dict[str, Any]]) -> str
 
 
 def render(results: Path) -> str:
-    """The study's table from the copied files alone."""
+    """The study's tables (one per budget) from the copied files alone."""
     runs = load(results)
-    ref = pick(runs, "none", EPOCHS)
+    text = "\n\n".join(f"### {epochs} epochs\n\n{_table(runs, epochs)}" for epochs in (EPOCHS, LONG)
+                         if pick(runs, "none", epochs))
+    (results / "tables.md").write_text(text + "\n")
+    return text
+
+
+def _table(runs: list[dict[str, Any]], epochs: int) -> str:
+    ref = pick(runs, "none", epochs)
     rows = []
     for method in ARMS:
-        by_seed = pick(runs, method, EPOCHS)
+        by_seed = pick(runs, method, epochs)
         if not by_seed:
             continue
         rs = [by_seed[s] for s in sorted(by_seed)]
         rows.append([f"{method}: {WHAT[method]}", ",".join(map(str, sorted(by_seed))),
                      mean_sd([_final(r, "val_miou") for r in rs]),
-                     mean_sd([100 * max(m["val_miou"] for m in r["metrics"] if "val_miou" in m) for r in rs]),
+                     mean_sd([max(m["val_miou"] for m in r["metrics"] if "val_miou" in m) for r in rs]),
                      mean_sd([_final(r, "train_eval_miou") for r in rs]),
                      mean_sd([_final(r, "val_pixel_err") for r in rs]),
                      "–" if method == "none" else _gain(by_seed, ref),
                      f"{sum(r['summary']['wall_time_s'] for r in rs) / len(rs) / 60:.1f}"])
     header = ["arm", "seeds", "final val mIoU (%)", "best val mIoU (%)", "clean train mIoU (%)",
               "final val pixel err (%)", "final mIoU vs none (pts, paired)", "wall (min)"]
-    text = table(header, rows) if rows else "(no finished runs yet)"
-    (results / "tables.md").write_text(text + "\n")
-    return text
+    return table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["run", "collect"])
     parser.add_argument("--out", required=True, help="parent of the run directories (outside the checkout)")
+    parser.add_argument("--groups", default="main,long", help="comma list of main (4 arms x 2 seeds, 160 epochs), "
+                        "long (none and CutMix, 480 epochs)")
     parser.add_argument("--slots", type=int, default=1, help="runs at a time (OUT/.slots overrides it while running)")
     parser.add_argument("--results", default=str(ROOT / "results" / "shapes-segment"), help="collect: where to copy")
     args = parser.parse_args(argv)
     out = Path(args.out).expanduser().resolve()
-    jobs = plan()
+    jobs = plan(tuple(g for g in args.groups.split(",") if g))
     if args.action == "collect":
         copy_finished(out, Path(args.results), [j.name for j in jobs])
         print(render(Path(args.results)))
