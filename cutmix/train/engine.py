@@ -35,7 +35,7 @@ from cutmix.run import config as cfg
 from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.run.config import TrainConfig
 from cutmix.run.settings import coerce
-from cutmix.runtime import seed_for
+from cutmix.runtime import seed_for, write_atomic
 from cutmix.train import distributed
 from cutmix.train.data import RunData, build_data
 from cutmix.train.errors import RunFailure, UsageError
@@ -538,9 +538,7 @@ class Trainer:
             self._reported_skips.update(new)
 
     def _write_metrics(self) -> None:
-        tmp = self.run_dir / ".metrics.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
-        tmp.replace(self.run_dir / "metrics.jsonl")
+        write_atomic(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics))
 
     def _plot(self) -> None:
         try:
@@ -569,7 +567,7 @@ class Trainer:
             "mean_train_images_per_s": round(
                 sum(m["train_images_per_s"] for m in self.metrics) / max(len(self.metrics), 1), 1),
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if evaluated:
             print(f"done: {summary['epochs']} epochs, final val top-1 error {summary['final_val_top1_err']:.2%} "
                   f"(best {summary['best_val_top1_err']:.2%} at epoch {best_epoch}), "

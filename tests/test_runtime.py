@@ -1,0 +1,38 @@
+"""The machine helpers every room shares (cutmix.runtime): atomic file writes."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import torch
+
+from cutmix.runtime import TMP_SUFFIX, write_atomic
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01bytes", "text, é\n"])
+def test_write_atomic_round_trips_bytes_and_text(tmp_path, content):
+    path = write_atomic(tmp_path / "sub" / "f.bin", content)  # the directory is made
+    expected = content.encode() if isinstance(content, str) else content
+    assert path == tmp_path / "sub" / "f.bin" and path.read_bytes() == expected
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.bin"]  # no temporary file left
+
+
+def test_write_atomic_passes_the_open_file_to_a_writer(tmp_path):
+    state = {"w": torch.arange(5)}
+    path = write_atomic(tmp_path / "s.pt", lambda f: torch.save(state, f))
+    assert torch.equal(torch.load(path, weights_only=True)["w"], state["w"])
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = write_atomic(tmp_path / "m.json", "old")
+
+    def half_then_fail(f):
+        f.write(b"half a fi")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(path, half_then_fail)
+    assert path.read_text() == "old"
+    assert not list(tmp_path.glob(f".*{TMP_SUFFIX}"))
