@@ -1,5 +1,5 @@
-"""What the toolkit needs from the machine: the device to run on, seeded random streams, and files that survive a
-crash.
+"""What the toolkit needs from the machine: the device to run on, seeded random streams, files that survive a
+crash, and progress bars.
 
 It sits below :mod:`cutmix.data`, :mod:`cutmix.train` and :mod:`cutmix.evaluate` (and depends on torch only), so
 each of these has one helper per job and none imports another for it.
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import torch
 
@@ -89,3 +90,18 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def progress(total: int, desc: str, *, enabled: bool = True, initial: int = 0, unit: str = "it") -> Any | None:
+    """A tqdm bar on stderr when ``enabled``, stderr is a terminal and tqdm is installed; else None.
+
+    A log file gets the callers' summary lines instead of bars redrawn with ``\\r``, and tqdm stays optional. None
+    (not a do-nothing bar) lets a caller skip work done only for the bar, such as reading a loss off the device.
+    """
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True, mininterval=0.5)

@@ -1,13 +1,15 @@
-"""The machine helpers every room shares (cutmix.runtime): atomic file writes."""
+"""The machine helpers every room shares (cutmix.runtime): atomic file writes, progress bars."""
 
 from __future__ import annotations
 
+import io
 import stat
+import sys
 
 import pytest
 import torch
 
-from cutmix.runtime import TMP_SUFFIX, write_atomic
+from cutmix.runtime import TMP_SUFFIX, progress, write_atomic
 
 
 @pytest.mark.parametrize("content", [b"\x00\x01bytes", "text, é\n"])
@@ -36,3 +38,27 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         write_atomic(path, half_then_fail)
     assert path.read_text() == "old"
     assert not list(tmp_path.glob(f".*{TMP_SUFFIX}"))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_only_when_enabled_on_a_terminal(monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file: plain lines, no bar
+    assert progress(10, "epoch 1") is None
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    assert progress(10, "epoch 1", enabled=False) is None
+    bar = progress(10, "epoch 1", initial=4, unit="img")
+    bar.update(1)
+    assert (bar.n, bar.total, bar.unit) == (5, 10, "img")
+    bar.close()
+    assert "epoch 1" in sys.stderr.getvalue()
+
+
+def test_progress_without_tqdm_is_none(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails as if tqdm were not installed
+    assert progress(10, "eval") is None

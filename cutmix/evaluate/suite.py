@@ -22,7 +22,7 @@ from cutmix.evaluate import boxsets, calibration, classify, ood, robustness, wso
 from cutmix.evaluate.cam import cam_head
 from cutmix.evaluate.common import predict_logits
 from cutmix.evaluate.runs import LoadedRun, load_run, open_eval_set
-from cutmix.runtime import write_atomic
+from cutmix.runtime import progress, write_atomic
 
 SUITES = ("cls", "calib", "loc", "robust", "ood")
 # figure key in eval.json -> the suite that draws it
@@ -92,15 +92,8 @@ class _Stages:
     """One progress bar over the evaluation stages (each stage is batched inside)."""
 
     def __init__(self, names: list[str], enabled: bool) -> None:
-        self.bar = None
+        self.bar = progress(len(names), "eval", enabled=enabled, unit="stage")
         self.seconds: dict[str, float] = {}
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=len(names), desc="eval", unit="stage", leave=False, disable=None)
-            except ImportError:
-                pass
 
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
         if self.bar is not None:

@@ -35,7 +35,7 @@ from cutmix.run import config as cfg
 from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.run.config import TrainConfig
 from cutmix.run.settings import coerce
-from cutmix.runtime import seed_for, write_atomic
+from cutmix.runtime import progress, seed_for, write_atomic
 from cutmix.train import distributed
 from cutmix.train.data import RunData, build_data
 from cutmix.train.errors import RunFailure, UsageError
@@ -319,8 +319,8 @@ class Trainer:
         """Run the rest of the current epoch; returns False when max_steps stopped it early."""
         loader = self.data.train
         self.train_model.train()
-        bar = _progress(len(loader), self.step_in_epoch, f"epoch {self.epoch + 1}/{self.config.epochs}",
-                        self.config.progress and self.ctx.is_main)
+        bar = progress(len(loader), f"epoch {self.epoch + 1}/{self.config.epochs}", initial=self.step_in_epoch,
+                       enabled=self.config.progress and self.ctx.is_main)
         sums = self.epoch_sums
         for images, labels in loader.epoch(self.epoch, self.step_in_epoch):
             if (interrupt_at is not None and self.global_step == interrupt_at) or self.stop.requested:
@@ -383,7 +383,7 @@ class Trainer:
         model = self.model
         model.eval()
         sums = torch.zeros(4, dtype=torch.float64, device=self.ctx.device)  # loss, top-1, top-5 hits, count
-        bar = _progress(len(loader), 0, f"evaluating ({prefix})", self.config.progress and self.ctx.is_main)
+        bar = progress(len(loader), f"evaluating ({prefix})", enabled=self.config.progress and self.ctx.is_main)
         for images, labels in loader.epoch(0):
             if bar is not None:
                 bar.update(1)
@@ -676,16 +676,6 @@ def amp_fallback(amp: str, device: torch.device) -> str | None:
 
 class ForcedStop(KeyboardInterrupt):
     """A second interrupt: leave immediately, keeping the last complete checkpoint."""
-
-
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    if not enabled or not sys.stderr.isatty():  # a log file gets the epoch lines, not bars redrawn with \r
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
 
 
 def _best_epoch(metrics: list[dict[str, Any]], best: float | None) -> int | None:
