@@ -6,8 +6,8 @@ standard deviation over the finished seeds, training time (the sum of the epochs
 steps only, evaluation excluded, the first epoch including torch.compile), time to reach ``--target-acc``
 validation accuracy, and throughput. Unfinished runs are listed, not averaged.
 
-    python scripts/collect_runs.py runs/cifar10 --out results/cifar10.md --bundle results/cifar10-runs.json
-    python scripts/collect_runs.py --from-bundle results/cifar10-runs-*.json --out results/cifar10.md
+    python scripts/collect_runs.py runs/cifar10 --out results/cifar10-gpu.md --bundle results/cifar10-runs.json
+    python scripts/collect_runs.py --from-bundle results/cifar10-runs-*.json --out results/cifar10-gpu.md
 
 ``--bundle`` writes every run's config, metrics and summary to one small JSON file (checkpoints stay behind), and
 ``--from-bundle`` reads such files instead of run directories: runs of several sessions merge by name, a finished

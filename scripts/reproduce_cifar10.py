@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Train the CIFAR-10 study with the fast preset (``--collect`` tables it, e.g. into results/cifar10.md, which
-does not exist until a GPU session has run the plan), within a time limit per invocation.
+"""Train the CIFAR-10 study with the fast preset, within a time limit per invocation (``--collect`` tables it
+into a new file such as results/cifar10-gpu.md; the CPU study is results/cifar10-5k.md, from scripts/cifar10_5k.py).
 
 The plan: baseline, Mixup (alpha 1), Cutout (16 px), CutMix (alpha 1, p 0.5) and CutMix p 1.0 for every seed of
 ``--seeds``, then the CutMix variants (centre-Gaussian box, fixed-size 16x16 box, one-hot label, scheduled
@@ -11,7 +11,7 @@ the run in progress at the deadline is stopped with SIGTERM, which saves last.pt
 status 0 when the whole plan is done, 3 when work is left (run the same command again), 1 on a failed run.
 
     python scripts/reproduce_cifar10.py --data ../shared/data/cifar10-jpeg --max-minutes 9 \\
-        --collect results/cifar10.md --bundle results/cifar10-runs.json
+        --collect results/cifar10-gpu.md --bundle results/cifar10-runs.json
 
 ``--set KEY=VALUE`` goes to every fresh run (e.g. ``--set epochs=1`` for a smoke test); ``--list`` prints the plan
 and each run's state. ``--collect`` / ``--bundle`` call scripts/collect_runs.py on the run directories at the end.
