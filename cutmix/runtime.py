@@ -1,5 +1,5 @@
 """What the toolkit needs from the machine: the device to run on, seeded random streams, files that survive a
-crash, and progress bars.
+crash, progress bars, and the fallback when torch.compile fails.
 
 It sits below :mod:`cutmix.data`, :mod:`cutmix.train` and :mod:`cutmix.evaluate` (and depends on torch only), so
 each of these has one helper per job and none imports another for it.
@@ -13,9 +13,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 600.0  # how long a DDP collective waits for the other ranks before the job stops
 
@@ -105,3 +107,19 @@ def progress(total: int, desc: str, *, enabled: bool = True, initial: int = 0, u
     except ImportError:
         return None
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True, mininterval=0.5)
+
+
+def first_compiled_call(call: Callable[[], T], fallback: Callable[[], T], say: Callable[[str], None],
+                        where: str, then: str) -> tuple[T, bool]:
+    """``(call(), True)``, or, when it raises, one line through ``say`` and ``(fallback(), False)``.
+
+    ``torch.compile`` is lazy: it traces and compiles at the first call of the compiled model, so that call is where
+    a missing or broken toolchain shows. ``call`` makes it; ``fallback`` does the same work with the eager model.
+    The line reads ``torch.compile failed WHERE(TYPE: first line of the message); THEN``.
+    """
+    try:
+        return call(), True
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        say(f"torch.compile failed {where}({type(err).__name__}: {reason}); {then}")
+        return fallback(), False

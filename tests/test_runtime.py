@@ -1,4 +1,4 @@
-"""The machine helpers every room shares (cutmix.runtime): atomic file writes, progress bars."""
+"""The machine helpers every room shares (cutmix.runtime): atomic writes, progress bars, the compile fallback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from cutmix.runtime import TMP_SUFFIX, progress, write_atomic
+from cutmix.runtime import TMP_SUFFIX, first_compiled_call, progress, write_atomic
 
 
 @pytest.mark.parametrize("content", [b"\x00\x01bytes", "text, é\n"])
@@ -62,3 +62,16 @@ def test_progress_without_tqdm_is_none(monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Terminal())
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails as if tqdm were not installed
     assert progress(10, "eval") is None
+
+
+def test_first_compiled_call_falls_back_in_one_line():
+    said: list[str] = []
+    assert first_compiled_call(lambda: "compiled", lambda: "eager", said.append, "", "eagerly") == ("compiled", True)
+    assert said == []
+
+    def broken() -> str:
+        raise RuntimeError("backend compiler failed\nwith a long traceback below")
+
+    assert first_compiled_call(broken, lambda: "eager", said.append, "at the first step ", "training eagerly") == (
+        "eager", False)
+    assert said == ["torch.compile failed at the first step (RuntimeError: backend compiler failed); training eagerly"]

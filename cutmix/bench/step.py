@@ -30,6 +30,7 @@ from cutmix.bench.ops import environment, time_all, write_json
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
 from cutmix.run.config import OptimConfig
+from cutmix.runtime import first_compiled_call
 from cutmix.train.engine import build_optimizer
 
 CUDA_CELLS = (("preact_resnet18", (256, 3, 32, 32)), ("tv:resnet50", (64, 3, 224, 224)))
@@ -76,14 +77,13 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
 
 def _compile_or_eager(model: nn.Module, call: Callable[[nn.Module], object]) -> tuple[nn.Module, bool]:
     """``torch.compile(model)`` if its first call (``call``) works, else the eager model (one line says why)."""
-    try:
-        compiled = torch.compile(model)
-        call(compiled)
-        return compiled, True  # type: ignore[return-value]
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        print(f"  torch.compile failed ({type(err).__name__}: {reason}); timing the eager model", file=sys.stderr)
-        return model, False
+    def compiled() -> nn.Module:
+        net = torch.compile(model)
+        call(net)
+        return net  # type: ignore[return-value]
+
+    return first_compiled_call(compiled, lambda: model, lambda line: print(f"  {line}", file=sys.stderr), "",
+                               "timing the eager model")
 
 
 def cell(

@@ -35,7 +35,7 @@ from cutmix.run import config as cfg
 from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.run.config import TrainConfig
 from cutmix.run.settings import coerce
-from cutmix.runtime import progress, seed_for, write_atomic
+from cutmix.runtime import first_compiled_call, progress, seed_for, write_atomic
 from cutmix.train import distributed
 from cutmix.train.data import RunData, build_data
 from cutmix.train.errors import RunFailure, UsageError
@@ -366,14 +366,15 @@ class Trainer:
         re-seeds the mix for this step and restores the global RNGs, so it draws what an eager run draws.
         """
         state = rng_state()
-        try:
-            return self._step(images, labels)
-        except Exception as err:
-            reason = (str(err).strip().splitlines() or [""])[0][:200]
-            self._say(f"torch.compile failed at the first step ({type(err).__name__}: {reason}); training eagerly")
+
+        def eagerly() -> tuple[Tensor, Tensor, Tensor]:
             self.train_model = self.eager_model
             set_rng_state(state)
             return self._step(images, labels)
+
+        try:
+            return first_compiled_call(lambda: self._step(images, labels), eagerly, self._say, "at the first step ",
+                                       "training eagerly")[0]
         finally:
             self.compile_pending = False
 
