@@ -159,7 +159,7 @@ def _changed(method: str, prob: float, steps: int, **mix) -> torch.Tensor:
 
     reg = Regularizer(config, torch.nn.Identity(), 4, steps)
     for step in range(steps):
-        reg.prepare(step, seed_for(0, MIX, 0, step))
+        reg.seek(step, seed_for(0, MIX, 0, step))
         reg(model, images, torch.arange(8) % 4)
     return torch.stack(seen).float()
 
@@ -427,7 +427,7 @@ def test_collector_pools_seeds_into_a_markdown_table(tmp_path):
     _fake_run(tmp_path, "cutmix-s1", 1, [0.25, 0.09, 0.05, 0.07], epoch_s=20.0)
     _fake_run(tmp_path, "baseline-s0", 0, [0.40, 0.20], method="none")
     _fake_run(tmp_path, "cutmix-gaussian-s0", 0, [0.5], epochs=4, box="gaussian", finished=False)
-    runs = collect.load_runs(tmp_path)
+    runs = collect.read_runs(tmp_path)
     rows = {r["group"]: r for r in (collect.summarise(g, 0.9) for g in collect.ordered_groups(runs, []))}
     cm = rows["cutmix"]
     assert cm["seeds"] == [0, 1] and cm["final_err"][0] == pytest.approx(6.5)
@@ -461,7 +461,7 @@ def test_collector_merges_bundles_of_several_sessions(tmp_path):
     _fake_run(tmp_path / "one", "cutmix-s1", 1, [0.3, 0.1])
     _fake_run(tmp_path / "two", "cutmix-s0", 0, [0.3, 0.2])
     _fake_run(tmp_path / "three", "cutmix-s0", 0, [0.4], epochs=2, finished=False)  # a later, unfinished restart
-    bundles = [{"environment": {"gpu": g}, "runs": collect.load_runs(tmp_path / d)}
+    bundles = [{"environment": {"gpu": g}, "runs": collect.read_runs(tmp_path / d)}
                for d, g in (("one", "A"), ("two", "B"), ("three", "B"))]
     runs, env = collect.merge_bundles(bundles)
     assert [(r["name"], len(r["metrics"])) for r in runs] == [("cutmix-s0", 2), ("cutmix-s1", 2)]

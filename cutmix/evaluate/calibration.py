@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cutmix.evaluate.classify import check_logits
-from cutmix.evaluate.common import check_labels
+from cutmix.evaluate.common import check_eval_labels
 
 
 def _check_inputs(confidences: object, correct: object, num_bins: object) -> tuple[Tensor, Tensor, int]:
@@ -124,7 +124,7 @@ def calibration_summary(logits: Tensor, labels: Tensor, num_bins: int = 15) -> d
     """
     check_logits(logits)
     n, num_classes = logits.shape
-    labels = check_labels(labels, n, num_classes).to(logits.device)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
     log_probs = torch.log_softmax(logits.double(), dim=1)
     probs = log_probs.exp()
     predictions = logits.topk(1, dim=1).indices[:, 0]

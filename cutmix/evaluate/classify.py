@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cutmix.evaluate.common import check_labels
+from cutmix.evaluate.common import check_eval_labels
 
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -51,7 +51,7 @@ def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
     """
     check_logits(logits)
     n, num_classes = logits.shape
-    labels = check_labels(labels, n, num_classes).to(logits.device)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
     k = min(_check_count(k, "k"), num_classes)
     top = logits.topk(k, dim=1).indices
     hits = (top == labels[:, None]).any(dim=1)
@@ -67,8 +67,8 @@ def confusion_matrix(predictions: Tensor, labels: Tensor, num_classes: int) -> T
         raise ValueError(f"predictions must be [N], got shape {tuple(predictions.shape)}")
     if predictions.shape[0] == 0:
         raise ValueError("predictions is an empty batch (N = 0)")
-    predictions = check_labels(predictions, predictions.shape[0], num_classes, name="predictions")
-    labels = check_labels(labels, predictions.shape[0], num_classes).to(predictions.device)
+    predictions = check_eval_labels(predictions, predictions.shape[0], num_classes, name="predictions")
+    labels = check_eval_labels(labels, predictions.shape[0], num_classes).to(predictions.device)
     flat = labels * num_classes + predictions
     return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
@@ -102,7 +102,7 @@ def classification_summary(logits: Tensor, labels: Tensor, classes: Sequence[str
         raise ValueError(f"classes names {len(classes)} classes but logits have K = {num_classes}")
     if len(set(classes)) != len(classes):
         raise ValueError("classes holds duplicate names")
-    labels = check_labels(labels, n, num_classes).to(logits.device)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
     confusion = confusion_matrix(logits.topk(1, dim=1).indices[:, 0], labels, num_classes).cpu()
     accuracy = per_class_accuracy(confusion)
     present = torch.nonzero(~accuracy.isnan()).flatten()

@@ -348,7 +348,7 @@ class Trainer:
     def _step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One optimizer step on a batch; returns the loss, logits and targets (all left on the device)."""
         x = self.prepare(images)
-        self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
+        self.regularizer.seek(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
         with self.autocast():
             logits, targets = self.regularizer(self.train_model, x, labels)
             loss = soft_target_cross_entropy(logits, targets, label_smoothing=self.regularizer.loss_smoothing(targets))
