@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cutmix._checks import check_positive_int
 from cutmix.evaluate.common import check_eval_labels
 
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
@@ -36,14 +37,6 @@ def check_logits(logits: object, name: str = "logits") -> Tensor:
     return logits
 
 
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
 def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
     """1 - the fraction of samples whose label is among the ``k`` largest logits (``k`` is clipped to K).
 
@@ -52,7 +45,7 @@ def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
     check_logits(logits)
     n, num_classes = logits.shape
     labels = check_eval_labels(labels, n, num_classes).to(logits.device)
-    k = min(_check_count(k, "k"), num_classes)
+    k = min(check_positive_int(k, "k"), num_classes)
     top = logits.topk(k, dim=1).indices
     hits = (top == labels[:, None]).any(dim=1)
     return 1.0 - float(hits.double().mean())
@@ -60,7 +53,7 @@ def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
 
 def confusion_matrix(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """Counts int64 [K, K]: entry [t, p] is how many samples of true class t were predicted as p."""
-    num_classes = _check_count(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes")
     if not isinstance(predictions, Tensor):
         raise TypeError(f"predictions must be an integer torch.Tensor [N], got {type(predictions).__name__}")
     if predictions.ndim != 1:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
+from cutmix._checks import check_positive_int
 from cutmix.evaluate.common import batches, check_eval_images, eval_mode, model_device, to_unit
 
 METRICS = ("tnr_at_tpr95", "auroc", "aupr_in", "aupr_out", "detection_acc")
@@ -146,16 +147,10 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return tuple(shape)  # type: ignore[return-value]
 
 
-def _check_count(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (the number of images), got {n!r}")
-    return n
-
-
 def uniform_noise(n: int, shape: Sequence[int], seed: int = 0) -> Tensor:
     """``n`` images uint8 [n, C, H, W] with every pixel uniform over 0..255."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (_check_count(n), *_check_shape(shape)), generator=g, dtype=torch.uint8)
+    return torch.randint(0, 256, (check_positive_int(n, "n"), *_check_shape(shape)), generator=g, dtype=torch.uint8)
 
 
 def gaussian_noise(n: int, shape: Sequence[int], seed: int = 0, mean: float = 0.5, std: float = 0.25) -> Tensor:
@@ -163,7 +158,7 @@ def gaussian_noise(n: int, shape: Sequence[int], seed: int = 0, mean: float = 0.
     if not (math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be a finite number >= 0, got {std}")
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn((_check_count(n), *_check_shape(shape)), generator=g).mul_(std).add_(mean)
+    x = torch.randn((check_positive_int(n, "n"), *_check_shape(shape)), generator=g).mul_(std).add_(mean)
     return x.clamp_(0.0, 1.0).mul_(255).round_().to(torch.uint8)
 
 
@@ -175,8 +170,7 @@ def fit_to_size(images: Tensor, size: int) -> Tensor:
     check_eval_images(images)
     if images.dtype != torch.uint8:
         raise TypeError(f"images must be uint8, got {images.dtype}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be an int >= 1, got {size!r}")
+    check_positive_int(size, "size")
     h, w = images.shape[2:]
     short = min(h, w)
     new_h, new_w = max(size, round(h * size / short)), max(size, round(w * size / short))
