@@ -229,3 +229,14 @@ def tiny_config(tmp_path: Path, **overrides):
     for key, value in overrides.items():
         cfg.apply_override(config, f"{key}={value!r}" if isinstance(value, str) else f"{key}={json.dumps(value)}")
     return cfg.validate(config)
+
+
+class RaisesOnCall(torch.nn.Module):
+    """What a failed torch.compile looks like: the wrapper builds, the first call raises."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("backend compiler failed\nsecond line of a long inductor error")
