@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 import cutmix
 from cutmix.bench.ops import environment, time_all, write_json
+from cutmix.data.normalize import MEAN_STD, Normalizer
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
 from cutmix.run.config import OptimConfig
@@ -103,8 +104,7 @@ def cell(
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device)
     labels = torch.randint(0, num_classes, (n,), generator=g).to(device)
-    mean = torch.tensor([0.49, 0.48, 0.45], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.25, 0.24, 0.26], device=device).view(1, 3, 1, 1)
+    normalizer = Normalizer(*MEAN_STD["cifar10"]).to(device)
     model: nn.Module = build_model(model_name, num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -118,7 +118,7 @@ def cell(
     }
 
     def prepare() -> Tensor:
-        x = images.float().div_(255).sub_(mean).div_(std)
+        x = normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     def make_step(variant: str, net: nn.Module) -> Callable[[], None]:

@@ -13,24 +13,23 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from cutmix.data.normalize import Normalizer
+
 
 class PixelClassifier(nn.Module):
     """``model`` behind its input normalisation: takes float images in [0, 1] [N, C, H, W], returns logits."""
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        if len(mean) != len(std):
-            raise ValueError(f"mean and std need the same number of channels, got {len(mean)} and {len(std)}")
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.normalizer = Normalizer(mean, std)
 
     @property
     def device(self) -> torch.device:
-        return self.mean.device
+        return self.normalizer.mean.device
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model((x - self.mean) / self.std)
+        return self.model(self.normalizer(x, x.dtype if x.is_floating_point() else torch.float32))
 
 
 @contextmanager

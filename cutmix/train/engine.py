@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cutmix.data.normalize import Normalizer
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
 from cutmix.run import config as cfg
@@ -191,9 +192,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.regularizer = Regularizer(config.mix, self.train_model, self.data.num_classes, self.total_steps,
                                        o.label_smoothing)
-        mean = torch.tensor(self.data.mean, device=ctx.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.data.std, device=ctx.device).view(1, -1, 1, 1)
-        self.mean, self.std = mean, std
+        self.normalizer = Normalizer(self.data.mean, self.data.std).to(ctx.device)
 
         self.tensorboard: Any = None  # a TensorBoardLogger while run() runs
         self.preview: tuple[Tensor, Tensor] | None = None  # the first batch of an epoch, for the TensorBoard picture
@@ -307,7 +306,7 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------------
     def prepare(self, images: Tensor) -> Tensor:
         """uint8 batch on the device -> normalised float (channels_last if asked)."""
-        x = images.float().div_(255).sub_(self.mean).div_(self.std)
+        x = self.normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def autocast(self) -> contextlib.AbstractContextManager:
