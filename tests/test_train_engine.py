@@ -172,9 +172,10 @@ def test_ddp_two_processes_with_gloo(tmp_path):
 
 def test_show_draws_every_regulariser(tmp_path):
     from cutmix.data import load_shapes
+    from cutmix.viz.grid import regulariser_rows
 
     data = load_shapes("val", num_samples=20)
-    rows = cli.show_rows(data.images[:4], data.labels[:4], len(data.classes), seed=0)
+    rows = regulariser_rows(data.images[:4], data.labels[:4], len(data.classes), seed=0)
     assert list(rows)[:3] == ["none", "Cutout 16px", "Mixup"] and len(rows) == 9
     for name, (images, targets) in rows.items():
         assert images.dtype == torch.uint8 and images.shape == (4, 3, 32, 32), name

@@ -269,7 +269,13 @@ def parse_cells(text: str) -> tuple[tuple[str, tuple[int, int, int, int]], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cutmix bench step", description=__doc__.split("\n\n")[0])
+    """``python -m cutmix.bench.step``: parse ``argv`` and run; ``cutmix bench`` uses the two halves."""
+    parser = add_arguments(argparse.ArgumentParser(prog="cutmix bench step", description=__doc__.split("\n\n")[0]))
+    return run_cli(parser.parse_args(argv), parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """This benchmark's flags on ``parser`` (its own, or the ``cutmix bench step`` subcommand's)."""
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
         "--models",
@@ -297,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run with parsed flags; a bad value is ``parser.error`` (one line and status 2 under ``cutmix``)."""
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
