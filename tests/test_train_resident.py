@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from cutmix.data import crop_flip_params
 from cutmix.run import config as cfg
 from cutmix.runtime import stream
-from cutmix.train.data import _crop_flip
+from cutmix.train.data import crop_flip
 from cutmix.train.loader import AUGMENT, InMemoryLoader, shard, use_resident
 
 pytest.importorskip("torchvision")
@@ -27,7 +27,7 @@ def _set(n: int = 23, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("world", [1, 2])
 def test_resident_batches_equal_the_host_pipeline(pad_mode, world):
     images, labels = _set()
-    augment = partial(_crop_flip, 2, pad_mode)
+    augment = partial(crop_flip, 2, pad_mode)
     for rank in range(world):
         for train in (True, False):
             kwargs = {"train": train, "seed": 5, "rank": rank, "world_size": world,
@@ -46,7 +46,7 @@ def test_resident_batches_are_padded_cropped_and_flipped_samples_of_the_epoch_or
     """Against a per-sample loop: pad, take the window at the drawn offsets, flip when drawn."""
     images, labels = _set()
     loader = InMemoryLoader(images, labels, 5, train=True, seed=1, resident=True,
-                            augment=partial(_crop_flip, 2, pad_mode))
+                            augment=partial(crop_flip, 2, pad_mode))
     order = shard(23, epoch=2, seed=1, rank=0, world_size=1, shuffle=True, pad=True)
     for step, (x, y) in enumerate(loader.epoch(2)):
         idx = order[step * 5 : (step + 1) * 5]
@@ -111,7 +111,7 @@ def test_resident_on_needs_an_in_memory_training_set():
 @pytest.mark.parametrize("pad_mode", ["zeros", "reflect"])
 def test_cuda_resident_equals_host(pad_mode):
     images, labels = _set(64, 32)
-    augment = partial(_crop_flip, 4, pad_mode)
+    augment = partial(crop_flip, 4, pad_mode)
     host = InMemoryLoader(images, labels, 16, train=True, seed=2, augment=augment)
     gpu = InMemoryLoader(images, labels, 16, train=True, seed=2, augment=augment, device="cuda", resident=True)
     assert gpu.images.is_cuda

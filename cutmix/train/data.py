@@ -40,7 +40,8 @@ def _stats(config: TrainConfig, train_set: Any) -> tuple[tuple[float, ...], tupl
     return cdata.MEAN_STD["imagenet"]
 
 
-def _crop_flip(pad: int, padding_mode: str, images: Tensor, generator: torch.Generator) -> Tensor:
+def crop_flip(pad: int, padding_mode: str, images: Tensor, generator: torch.Generator) -> Tensor:
+    """The in-memory loaders' augmentation, ``partial(crop_flip, pad, mode)``: ``(images, generator) -> images``."""
     return cdata.random_crop_flip(images, pad, generator, padding_mode)
 
 
@@ -85,7 +86,7 @@ def build_data(config: TrainConfig, ctx: Context) -> RunData:
         if isinstance(dataset, cdata.ImageSet):
             augment = None
             if train and d.augment in ("auto", "crop-flip"):
-                augment = partial(_crop_flip, max(1, dataset.images.shape[-1] // 8), d.pad_mode)
+                augment = partial(crop_flip, max(1, dataset.images.shape[-1] // 8), d.pad_mode)
             loaders.append(InMemoryLoader(dataset.images, dataset.labels, batch, train=train, augment=augment,
                                           resident=resident, **common))
         else:
