@@ -29,7 +29,7 @@ def _changed(method: str, prob: float, steps: int, **mix) -> torch.Tensor:
 
     reg = Regularizer(config, torch.nn.Identity(), 4, steps)
     for step in range(steps):
-        reg.seek(step, seed_for(0, MIX, 0, step))
+        reg.prepare(step, seed_for(0, MIX, 0, step))
         reg(model, images, torch.arange(8) % 4)
     return torch.stack(seen).float()
 

@@ -117,7 +117,7 @@ def cell(
         ),
     }
 
-    def prepare() -> Tensor:
+    def model_input() -> Tensor:
         x = normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
@@ -125,7 +125,7 @@ def cell(
         mix = mixes.get(variant)
 
         def step() -> None:
-            x, targets = prepare(), labels
+            x, targets = model_input(), labels
             if mix is not None:
                 x, targets = mix(x, labels)
             with _autocast(device, amp):
@@ -140,7 +140,7 @@ def cell(
     if compile:
         net, compiled = _compile_or_eager(model, lambda m: make_step("none", m)())
     fns: dict[str, Callable[[], object]] = {v: make_step(v, net) for v in VARIANTS}
-    x0 = prepare()
+    x0 = model_input()
     for variant, mix in mixes.items():
         fns[f"{variant} op"] = lambda mix=mix: mix(x0, labels)
     times = {name: us / 1000 for name, us in time_all(fns, device, min_time, rounds).items()}

@@ -304,7 +304,7 @@ class Trainer:
             save_checkpoint(state, self.run_dir / "last.pt")
 
     # -- the loop -------------------------------------------------------------------------------------------------
-    def prepare(self, images: Tensor) -> Tensor:
+    def model_input(self, images: Tensor) -> Tensor:
         """uint8 batch on the device -> normalised float (channels_last if asked)."""
         x = self.normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -346,8 +346,8 @@ class Trainer:
 
     def _step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One optimizer step on a batch; returns the loss, logits and targets (all left on the device)."""
-        x = self.prepare(images)
-        self.regularizer.seek(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
+        x = self.model_input(images)
+        self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
         with self.autocast():
             logits, targets = self.regularizer(self.train_model, x, labels)
             loss = soft_target_cross_entropy(logits, targets, label_smoothing=self.regularizer.loss_smoothing(targets))
@@ -388,7 +388,7 @@ class Trainer:
             if bar is not None:
                 bar.update(1)
             with self.autocast():
-                logits = model(self.prepare(images)).float()
+                logits = model(self.model_input(images)).float()
             k = min(5, logits.shape[1])
             top = logits.topk(k, dim=1).indices
             sums += torch.stack([

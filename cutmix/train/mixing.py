@@ -58,7 +58,7 @@ class Regularizer:
             assert isinstance(self.transform, cutmix.BatchMix)
             self.feature = cutmix.FeatureMix(model, config.layers, self.transform)
 
-    def seek(self, step: int, seed: int) -> None:
+    def prepare(self, step: int, seed: int) -> None:
         """Point the transform at global ``step`` (schedules) and re-seed its generators for this step."""
         if self.transform is not None:
             self.transform.step = step
