@@ -66,14 +66,19 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     return value  # type: ignore[return-value]
 
 
-def check_num_classes(num_classes: object, name: str = "num_classes") -> int | None:
-    if num_classes is None:
+def check_positive_int(value: object, name: str, *, none_ok: bool = False) -> int | None:
+    """An int >= 1 (a count or a size; bools are refused), or None when ``none_ok``: the one check of its kind."""
+    if value is None and none_ok:
         return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise TypeError(f"{name} must be an int >= 1 or None, got {type(num_classes).__name__}")
-    if num_classes < 1:
-        raise ValueError(f"{name} must be >= 1, got {num_classes}")
-    return num_classes
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 1{' or None' if none_ok else ''}, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return value
+
+
+def check_num_classes(num_classes: object, name: str = "num_classes") -> int | None:
+    return check_positive_int(num_classes, name, none_ok=True)
 
 
 def check_labels(

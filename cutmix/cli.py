@@ -211,45 +211,11 @@ def _show_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def show_rows(images, labels, num_classes: int, seed: int) -> dict:
-    """Each regulariser applied to the same uint8 batch, every image mixed with the next one (explicit draws)."""
-    import torch
-
-    from cutmix import functional as F
-    from cutmix import sampling
-    from cutmix.boxes import place_boxes, sample_boxes, sample_centres
-
-    n, _, h, w = images.shape
-    index = torch.arange(n).roll(-1)  # image i gets its partner from image i + 1
-
-    def g():
-        return torch.Generator().manual_seed(seed)
-
-    def cutmix_row(**kwargs):
-        label = kwargs.pop("label", "area")
-        boxes = sample_boxes(n, h, w, generator=g(), **kwargs)
-        return F.cutmix(images, labels, boxes=boxes, index=index, num_classes=num_classes, label=label)
-
-    side = max(1, min(h, w) // 2)
-    cutout_boxes = place_boxes(sample_centres(n, h, w, generator=g()), torch.tensor([[side, side]]).expand(n, 2), h, w)
-    return {
-        "none": (images, F.one_hot(labels, num_classes)),
-        f"Cutout {side}px": F.cutout(images, labels, boxes=cutout_boxes, num_classes=num_classes),
-        "Mixup": F.mixup(images, labels, lam=sampling.beta(1.0, n, g()), index=index, num_classes=num_classes),
-        "CutMix": cutmix_row(),
-        "CutMix inside": cutmix_row(placement="inside"),
-        "CutMix Gaussian": cutmix_row(kind="gaussian"),
-        "CutMix fixed": cutmix_row(kind="fixed", placement="inside"),
-        "CutMix one-hot": cutmix_row(label="onehot"),
-        "CutMix complete": cutmix_row(label="complete"),
-    }
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     import torch
 
     from cutmix import data as cdata
-    from cutmix.viz.grid import mix_grid
+    from cutmix.viz.grid import mix_grid, regulariser_rows
 
     if args.num_images < 2:
         raise ValueError(f"--num-images must be at least 2 (mixing needs partners), got {args.num_images}")
@@ -258,7 +224,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise ValueError(f"--data {args.data} has images of different sizes; show needs one size")
     pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[: args.num_images]
     images, labels = dataset.images[pick], dataset.labels[pick]
-    rows = show_rows(images, labels, len(dataset.classes), args.seed)
+    rows = regulariser_rows(images, labels, len(dataset.classes), args.seed)
     title = f"{args.data}: each image mixed with the next one, targets below"
     path = mix_grid(rows, dataset.classes, args.out, title=title)
     print(f"wrote {path}")
@@ -345,23 +311,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCH_USAGE = """usage: cutmix bench [OPTIONS]        op throughput against a memory-copy bound and installed anchors
-       cutmix bench step [OPTIONS]   CutMix's share of a whole training step (see cutmix bench step --help)
-"""
+def _bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """``cutmix bench [OPTIONS]`` (the op benchmarks) with the subcommand ``cutmix bench step [OPTIONS]``."""
+    from cutmix.bench import ops, step
+
+    p = sub.add_parser("bench", help="op benchmarks (cutmix bench --help) and CutMix's share of a training step "
+                       "(cutmix bench step --help)", description=(ops.__doc__ or "").split("\n\n")[0],
+                       epilog="cutmix bench step [OPTIONS]: CutMix's share of a whole training step (see cutmix "
+                       "bench step --help)")
+    ops.add_arguments(p)
+    p.set_defaults(bench_run=ops.run_cli, bench_parser=p)
+    steps = p.add_subparsers(dest="bench_command", metavar="{step}")
+    q = steps.add_parser("step", help="CutMix's share of a whole training step",
+                         description=(step.__doc__ or "").split("\n\n")[0])
+    step.add_arguments(q)
+    q.set_defaults(bench_run=step.run_cli, bench_parser=q)
+    return p
 
 
-def cmd_bench(argv: list[str]) -> int:
-    """``cutmix bench step ...`` -> the step benchmark, ``cutmix bench ...`` -> the op benchmarks (their parsers)."""
-    if argv[:1] == ["step"]:
-        from cutmix.bench.step import main as step_main
-
-        return step_main(argv[1:])
-    from cutmix.bench.ops import main as bench_main
-
-    if argv[:1] in (["-h"], ["--help"]):
-        print(BENCH_USAGE)
-        print("options of the op benchmarks (cutmix bench):")
-    return bench_main(argv)
+def cmd_bench(args: argparse.Namespace) -> int:
+    return args.bench_run(args, args.bench_parser)
 
 
 def _one_line(err: BaseException) -> str:
@@ -383,13 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _eval_parser(sub)
     _report_parser(sub)
     _show_parser(sub)
-    sub.add_parser("bench", help="op benchmarks (cutmix bench --help) and CutMix's share of a training step "
-                   "(cutmix bench step --help)", add_help=False)
+    _bench_parser(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["bench"]:
-            return cmd_bench(argv[1:])
         args = parser.parse_args(argv)
+        if args.command == "bench":  # its own errors (parser.error) are one line too
+            return cmd_bench(args)
     except SystemExit as stop:  # --help, or a parse error already printed in one line
         return stop.code if isinstance(stop.code, int) else 2
     command = f"cutmix {args.command}"

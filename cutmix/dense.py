@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from cutmix import _ops, tv
-from cutmix._checks import check_choice, check_fraction, check_images, check_index, check_labels
+from cutmix._checks import check_choice, check_fraction, check_images, check_index, check_labels, check_positive_int
 from cutmix.boxes import box_lambda, check_boxes
 from cutmix.functional import _check_lam
 from cutmix.transforms import CutMix, Cutout, MixUp
@@ -166,8 +166,7 @@ def one_hot_masks(
         masks = masks[:, 0]
     if masks.ndim != 3:
         raise ValueError(f"masks must be [N, H, W] or [N, 1, H, W], got shape {tuple(masks.shape)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    check_positive_int(num_classes, "num_classes")
     m = plain(masks).long()
     valid = torch.ones_like(m, dtype=torch.bool) if ignore_index is None else m != ignore_index
     if m.device.type == "cpu" and bool(((m < 0) | (m >= num_classes))[valid].any()):

@@ -72,7 +72,27 @@ def _is_dense(inputs: tuple[Any, ...]) -> bool:
             or (isinstance(extra, (list, tuple)) and bool(extra) and all(isinstance(t, dict) for t in extra)))
 
 
-class BatchMix(nn.Module):
+class _Replayable(nn.Module):
+    """A step counter and an optional generator that travel in ``state_dict()``, so a resumed run draws the same."""
+
+    step: int
+    generator: torch.Generator | None
+
+    def reseed(self, seed: int) -> None:
+        """Re-seed this transform's generator (DataLoader workers call this so that they draw different boxes)."""
+        if self.generator is not None:
+            self.generator.manual_seed(seed)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"step": self.step, "generator": None if self.generator is None else self.generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        if state.get("generator") is not None and self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+
+class BatchMix(_Replayable):
     """Shared machinery: argument checks, probability (float or schedule), pairing, RNG state, eval identity.
 
     Subclasses implement :meth:`mix_with`, given the partner permutation and, with ``per_sample=True``, which samples
@@ -142,21 +162,6 @@ class BatchMix(nn.Module):
 
     def mixed_targets(self, labels: Tensor, num_classes: int, index: Tensor, lam: Tensor, label: str) -> Tensor:
         return _ops.mix_targets(labels, index, lam, num_classes, label, self.label_smoothing, self.target_dtype)
-
-    # -- reproducibility --------------------------------------------------------------------------------------
-    def reseed(self, seed: int) -> None:
-        """Re-seed this transform's generator (DataLoader workers call this so that they draw different boxes)."""
-        if self.generator is not None:
-            self.generator.manual_seed(seed)
-
-    def get_extra_state(self) -> dict[str, Any]:
-        state = None if self.generator is None else self.generator.get_state()
-        return {"step": self.step, "generator": state}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        if state.get("generator") is not None and self.generator is not None:
-            self.generator.set_state(state["generator"])
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, prob={self.prob}, per_sample={self.per_sample}"
@@ -324,7 +329,7 @@ class Cutout(BatchMix):
         return f"{super().extra_repr()}, size={self.size}, value={self.value}"
 
 
-class RandomChoice(nn.Module):
+class RandomChoice(_Replayable):
     """Apply one of ``transforms`` per batch, chosen with probabilities ``p`` (uniform by default).
 
     Modern recipes switch between CutMix and Mixup this way (e.g. ``p=[0.5, 0.5]``). The chosen transform sees
@@ -373,19 +378,10 @@ class RandomChoice(nn.Module):
         return transform(*inputs)
 
     def reseed(self, seed: int) -> None:
-        if self.generator is not None:
-            self.generator.manual_seed(seed)
+        super().reseed(seed)
         for i, t in enumerate(self.transforms):
             if hasattr(t, "reseed"):
                 t.reseed(seed + i + 1)
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"step": self.step, "generator": None if self.generator is None else self.generator.get_state()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        if state.get("generator") is not None and self.generator is not None:
-            self.generator.set_state(state["generator"])
 
 
 class MixCollate:

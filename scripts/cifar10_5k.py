@@ -33,10 +33,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runqueue import Job, run_queue, state
+from runqueue import DATA_DIRS, Job, find_data, run_queue, state
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIRS = (".carry/cifar10-jpeg", "shared/data/cifar10-jpeg", "../shared/data/cifar10-jpeg")
 RECIPE = ("--train-samples", "5000", "--train-eval-samples", "2000", "--model", "resnet20", "--augment",
           "crop-flip", "--batch-size", "128", "--lr", "0.1", "--lr-schedule", "cosine", "--weight-decay", "5e-4",
           "--threads", "1", "--no-progress")
@@ -83,14 +82,6 @@ def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
     if "ablations" in groups:
         jobs += [job(m, s, 100, seed, data) for seed in (0, 1) for m, s in VARIANTS.items()]
     return jobs
-
-
-def find_data(given: str | None) -> Path:
-    candidates = [Path(given)] if given else [ROOT / d for d in DATA_DIRS]
-    for path in candidates:
-        if (path / "cifar10-train.zip").is_file() and (path / "cifar10-test.zip").is_file():
-            return path.resolve()
-    raise SystemExit(f"no cifar10-train.zip and cifar10-test.zip in {', '.join(map(str, candidates))}: pass --data DIR")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ standard deviation over the finished seeds, training time (the sum of the epochs
 steps only, evaluation excluded, the first epoch including torch.compile), time to reach ``--target-acc``
 validation accuracy, and throughput. Unfinished runs are listed, not averaged.
 
-    python scripts/collect_runs.py runs/cifar10 --out results/cifar10.md --bundle results/cifar10-runs.json
-    python scripts/collect_runs.py --from-bundle results/cifar10-runs-*.json --out results/cifar10.md
+    python scripts/collect_runs.py runs/cifar10 --out results/cifar10-gpu.md --bundle results/cifar10-runs.json
+    python scripts/collect_runs.py --from-bundle results/cifar10-runs-*.json --out results/cifar10-gpu.md
 
 ``--bundle`` writes every run's config, metrics and summary to one small JSON file (checkpoints stay behind), and
 ``--from-bundle`` reads such files instead of run directories: runs of several sessions merge by name, a finished
@@ -26,7 +26,7 @@ from typing import Any
 SEEDED = re.compile(r"^(?P<group>.+)-s(?P<seed>\d+)$")
 
 
-def load_run(run_dir: Path) -> dict[str, Any]:
+def read_run(run_dir: Path) -> dict[str, Any]:
     """A run directory as ``{"name", "config", "metrics", "summary"}`` (summary None while unfinished)."""
     metrics_file, summary_file = run_dir / "metrics.jsonl", run_dir / "summary.json"
     metrics = (
@@ -42,11 +42,11 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def load_runs(root: Path) -> list[dict[str, Any]]:
+def read_runs(root: Path) -> list[dict[str, Any]]:
     """Every run directory directly under ``root`` (those holding a config.json), by name."""
     if not root.is_dir():
         raise SystemExit(f"{root} is not a directory of runs")
-    return [load_run(d) for d in sorted(root.iterdir()) if (d / "config.json").is_file()]
+    return [read_run(d) for d in sorted(root.iterdir()) if (d / "config.json").is_file()]
 
 
 def group_of(name: str) -> str:
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         runs, environment = merge_bundles([json.loads(Path(p).read_text()) for p in args.from_bundle])
     else:
         root = Path(args.root)
-        runs = load_runs(root)
+        runs = read_runs(root)
         env_file = root / "environment.json"
         environment = json.loads(env_file.read_text()) if env_file.is_file() else {}
     if args.bundle:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Train the CIFAR-10 study with the fast preset (``--collect`` tables it, e.g. into results/cifar10.md, which
-does not exist until a GPU session has run the plan), within a time limit per invocation.
+"""Train the CIFAR-10 study with the fast preset, within a time limit per invocation (``--collect`` tables it
+into a new file such as results/cifar10-gpu.md; the CPU study is results/cifar10-5k.md, from scripts/cifar10_5k.py).
 
 The plan: baseline, Mixup (alpha 1), Cutout (16 px), CutMix (alpha 1, p 0.5) and CutMix p 1.0 for every seed of
 ``--seeds``, then the CutMix variants (centre-Gaussian box, fixed-size 16x16 box, one-hot label, scheduled
@@ -11,7 +11,7 @@ the run in progress at the deadline is stopped with SIGTERM, which saves last.pt
 status 0 when the whole plan is done, 3 when work is left (run the same command again), 1 on a failed run.
 
     python scripts/reproduce_cifar10.py --data ../shared/data/cifar10-jpeg --max-minutes 9 \\
-        --collect results/cifar10.md --bundle results/cifar10-runs.json
+        --collect results/cifar10-gpu.md --bundle results/cifar10-runs.json
 
 ``--set KEY=VALUE`` goes to every fresh run (e.g. ``--set epochs=1`` for a smoke test); ``--list`` prints the plan
 and each run's state. ``--collect`` / ``--bundle`` call scripts/collect_runs.py on the run directories at the end.
@@ -30,10 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runqueue import DATA_DIRS, find_data, state
+
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "cifar10-resnet18-fast"
-# inside the checkout (a carried, git-ignored copy, or shared/), or beside it
-DATA_DIRS = (".carry/cifar10-jpeg", "shared/data/cifar10-jpeg", "../shared/data/cifar10-jpeg")
 
 # name -> training settings on top of the preset (which is CutMix alpha 1, p 0.5)
 MAIN = {
@@ -70,15 +71,6 @@ def plan(seeds: list[int], variant_seeds: list[int], only: list[str] | None = No
     return [r for r in runs if only is None or r.name.rsplit("-s", 1)[0] in only]
 
 
-def state(run_dir: Path) -> str:
-    """A run directory's state: "done" (summary.json), "resume" (last.pt), "broken" (no checkpoint) or "new"."""
-    if (run_dir / "summary.json").is_file():
-        return "done"
-    if (run_dir / "last.pt").is_file():
-        return "resume"
-    return "broken" if run_dir.exists() else "new"
-
-
 def _literal(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
@@ -106,14 +98,6 @@ def command(run: Run, run_state: str, out: Path, data: Path, preset: str, extra:
         "--no-progress",
         *(a for s in sets for a in ("--set", s)),
     ]
-
-
-def find_data(given: str | None) -> Path:
-    candidates = [Path(given)] if given else [ROOT / d for d in DATA_DIRS]
-    for path in candidates:
-        if (path / "cifar10-train.zip").is_file() and (path / "cifar10-test.zip").is_file():
-            return path.resolve()
-    raise SystemExit(f"no cifar10-train.zip and cifar10-test.zip in {', '.join(map(str, candidates))}: pass --data DIR")
 
 
 def train_until(cmd: list[str], deadline: float, grace: float = 30.0) -> int | None:
@@ -200,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     done = sum(state(out / r.name) == "done" for r in runs)
     print(f"{done} of {len(runs)} runs done", flush=True)
     if args.collect or args.bundle:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from collect_runs import main as collect
 
         collect(

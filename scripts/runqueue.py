@@ -21,6 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+# inside the checkout (a carried, git-ignored copy, or shared/), or beside it
+DATA_DIRS = (".carry/cifar10-jpeg", "shared/data/cifar10-jpeg", "../shared/data/cifar10-jpeg")
+
 
 @dataclass(frozen=True)
 class Job:
@@ -35,6 +39,15 @@ def state(run_dir: Path) -> str:
     if (run_dir / "last.pt").is_file():
         return "resume"
     return "broken" if run_dir.exists() else "new"
+
+
+def find_data(given: str | None) -> Path:
+    """The folder holding cifar10-train.zip and cifar10-test.zip: ``given``, else the first of ``DATA_DIRS``."""
+    candidates = [Path(given)] if given else [ROOT / d for d in DATA_DIRS]
+    for path in candidates:
+        if (path / "cifar10-train.zip").is_file() and (path / "cifar10-test.zip").is_file():
+            return path.resolve()
+    raise SystemExit(f"no cifar10-train.zip and cifar10-test.zip in {', '.join(map(str, candidates))}: pass --data DIR")
 
 
 def command(job: Job, out: Path) -> list[str]:

@@ -238,3 +238,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class RaisesOnCall(torch.nn.Module):
+    """What a failed torch.compile looks like: the wrapper builds, the first call raises."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("backend compiler failed\nsecond line of a long inductor error")

@@ -231,3 +231,37 @@ def test_normalize_errors_and_table() -> None:
     assert set(MEAN_STD) >= {"cifar10", "cifar100", "imagenet", "shapes"}
     for mean, std in MEAN_STD.values():
         assert len(mean) == len(std) == 3 and all(0 < m < 1 for m in mean) and all(0 < s < 0.5 for s in std)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_normalizer_is_normalize_and_the_old_inline_formula(dtype):
+    from cutmix.data import MEAN_STD, Normalizer, normalize
+
+    mean, std = MEAN_STD["cifar10"]
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 6, 5), generator=g, dtype=torch.uint8)
+    images = images if dtype == torch.uint8 else images.to(dtype) / 255
+    out = Normalizer(mean, std)(images)
+    assert out.dtype == torch.float32 and torch.equal(out, normalize(images, mean, std))
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    x = images.float().div(255) if dtype == torch.uint8 else images.float()
+    assert torch.equal(out, x.sub(m).div(s))  # what the engine and the step benchmark computed inline before
+
+
+def test_normalizer_checks_once_and_leaves_the_input_alone():
+    from cutmix.data import Normalizer
+
+    with pytest.raises(ValueError, match=r"std must be > 0 in every channel"):
+        Normalizer((0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+    with pytest.raises(ValueError, match=r"one value per channel each, got 3 and 2"):
+        Normalizer((0.5, 0.5, 0.5), (0.2, 0.2))
+    norm = Normalizer((0.5,), (0.25,))
+    assert norm.state_dict() == {}  # the statistics live in the run's config, not in the weights
+    with pytest.raises(ValueError, match=r"one value per channel \(3\), got 1"):
+        norm(torch.zeros(2, 3, 4, 4))
+    x = torch.full((1, 1, 2, 2), 0.75, requires_grad=True)
+    y = norm(x, torch.float64)
+    y.sum().backward()  # evaluation's attacks differentiate through it
+    assert y.dtype == torch.float64 and torch.equal(x.detach(), torch.full((1, 1, 2, 2), 0.75))
+    assert torch.equal(y.detach(), torch.ones(1, 1, 2, 2, dtype=torch.float64))
+    assert torch.equal(x.grad, torch.full_like(x, 4.0))

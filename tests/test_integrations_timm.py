@@ -228,7 +228,7 @@ def test_timm_flags_build_the_same_mixup():
     ({"mode": "half"}, "mode must be one of 'batch', 'pair', 'elem'"),
     ({"mixup_alpha": 0.0}, "nothing would be mixed"),
     ({"prob": 1.5}, r"prob must be in \[0.0, 1.0\]"),
-    ({"num_classes": 0}, "num_classes must be an int >= 1"),
+    ({"num_classes": 0}, "num_classes must be >= 1, got 0"),
     ({"cutmix_minmax": (0.8, 0.2)}, "min < max"),
 ])
 def test_bad_arguments_are_named(kwargs, match):

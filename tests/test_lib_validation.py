@@ -87,3 +87,24 @@ def test_sampled_sizes_keep_working_at_one_pixel():
     boxes = cutmix.boxes.sample_boxes(5, 1, 1, generator=torch.Generator().manual_seed(0))
     assert bool((boxes[:, 2:] <= 1).all()) and bool((boxes >= 0).all())
     assert cutmix.boxes.sample_box(1, 1, generator=torch.Generator().manual_seed(0)) in {(0, 0, 0, 0), (0, 0, 1, 1)}
+
+
+@pytest.mark.parametrize(("value", "none_ok", "error", "match"), [
+    (0, False, ValueError, r"^size must be >= 1, got 0$"),
+    (-3, True, ValueError, r"^size must be >= 1, got -3$"),
+    (2.0, False, TypeError, r"^size must be an int >= 1, got float$"),
+    (True, False, TypeError, r"^size must be an int >= 1, got bool$"),
+    (None, False, TypeError, r"^size must be an int >= 1, got NoneType$"),
+    ("3", True, TypeError, r"^size must be an int >= 1 or None, got str$"),
+])
+def test_check_positive_int_names_the_argument_and_the_expectation(value, none_ok, error, match):
+    from cutmix._checks import check_positive_int
+
+    with pytest.raises(error, match=match):
+        check_positive_int(value, "size", none_ok=none_ok)
+
+
+def test_check_positive_int_passes_counts_and_none_when_allowed():
+    from cutmix._checks import check_positive_int
+
+    assert check_positive_int(1, "n") == 1 and check_positive_int(None, "n", none_ok=True) is None

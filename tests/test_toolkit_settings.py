@@ -138,6 +138,19 @@ def test_bench_help_lists_bench_step(capsys):
     assert "cutmix bench step --help" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bench", "--bogus"], "cutmix: error: unrecognized arguments: --bogus (see cutmix --help)"),
+    (["bench", "step", "--rounds", "x"], "cutmix bench step: error: argument --rounds: invalid int value: 'x' (see "
+     "cutmix bench step --help)"),
+    (["bench", "--dtypes", "int3"], "cutmix bench: error: --dtypes: unknown dtype 'int3'; choose from float32, "
+     "uint8, bfloat16 (see cutmix bench --help)"),
+])
+def test_bench_mistakes_are_one_line_without_a_traceback(capsys, argv, message):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [message] and captured.out == ""
+
+
 def _one_line_error(argv, capsys, code=2) -> str:
     assert cli.main(argv) == code, argv
     captured = capsys.readouterr()

@@ -61,22 +61,48 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_weights(tmp_path
     assert [m["val_top1_err"] for m in whole.metrics] == [m["val_top1_err"] for m in resumed.metrics]
 
 
+# Per case: the settings, whether the model's input differs from the clean batch (pixel-level mixing), and whether
+# the targets are soft (rows not one-hot). Each regulariser must show at least one of the two in its first steps.
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "changes_input", "soft_targets"),
     [
-        {"mix.method": "mixup"},
-        {"mix.method": "cutout", "mix.cutout_size": 8},
-        {"mix.method": "cutmix+mixup", "mix.prob": 1.0},
-        {"mix.method": "cutmix", "mix.box": "gaussian", "mix.label": "onehot"},
-        {"mix.method": "cutmix", "mix.box": "fixed", "mix.placement": "inside", "mix.label": "complete"},
-        {"mix.method": "feature-cutmix", "mix.layers": ["layer2"], "mix.prob": 1.0},
-        {"mix.method": "manifold-mixup", "mix.layers": ["", "layer1", "layer2"], "mix.prob": 1.0},
-        {"mix.method": "none", "optim.label_smoothing": 0.1, "optim.schedule": "step"},
+        ({"mix.method": "mixup"}, True, True),
+        ({"mix.method": "cutout", "mix.cutout_size": 8}, True, False),
+        ({"mix.method": "cutmix+mixup", "mix.prob": 1.0}, True, True),
+        ({"mix.method": "cutmix", "mix.box": "gaussian", "mix.label": "onehot"}, True, False),
+        ({"mix.method": "cutmix", "mix.box": "fixed", "mix.placement": "inside", "mix.label": "complete"}, True, True),
+        ({"mix.method": "feature-cutmix", "mix.layers": ["layer2"], "mix.prob": 1.0}, False, True),
+        ({"mix.method": "manifold-mixup", "mix.layers": ["", "layer1", "layer2"], "mix.prob": 1.0}, None, True),
+        ({"mix.method": "none", "optim.label_smoothing": 0.1, "optim.schedule": "step"}, False, False),
     ],
 )
-def test_every_regulariser_trains(tmp_path, overrides):
+def test_every_regulariser_trains_and_mixes(tmp_path, monkeypatch, overrides, changes_input, soft_targets):
+    """A regulariser that never mixed would train too: so the steps' inputs and targets are compared as well."""
+    from cutmix.train.mixing import Regularizer
+
+    seen: list[tuple[bool, bool]] = []  # per step: (the model's input differs from the batch, the targets are soft)
+    call = Regularizer.__call__
+
+    def spy(self, model, images, labels):
+        clean, inputs = images.clone(), []
+        hook = model.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().clone()))
+        try:
+            logits, targets = call(self, model, images, labels)
+        finally:
+            hook.remove()
+        soft = targets.ndim == 2 and bool((targets.max(dim=1).values < 1).any())
+        if targets.ndim == 1:
+            assert torch.equal(targets, labels)  # unmixed: the class indices as they came
+        seen.append((not torch.equal(inputs[0], clean), soft))
+        return logits, targets
+
+    monkeypatch.setattr(Regularizer, "__call__", spy)
     result = train(tiny(tmp_path, epochs=1, max_steps=3, **overrides))
     assert result.metrics[-1]["step"] == 3 and torch.isfinite(torch.tensor(result.metrics[-1]["train_loss"]))
+    assert len(seen) == 3
+    if changes_input is not None:
+        assert any(changed for changed, _ in seen) == changes_input
+    assert any(soft for _, soft in seen) == soft_targets
 
 
 def test_mixing_changes_the_targets_the_model_sees(tmp_path):
@@ -140,9 +166,10 @@ def test_ddp_two_processes_with_gloo(tmp_path):
 
 def test_show_draws_every_regulariser(tmp_path):
     from cutmix.data import load_shapes
+    from cutmix.viz.grid import regulariser_rows
 
     data = load_shapes("val", num_samples=20)
-    rows = cli.show_rows(data.images[:4], data.labels[:4], len(data.classes), seed=0)
+    rows = regulariser_rows(data.images[:4], data.labels[:4], len(data.classes), seed=0)
     assert list(rows)[:3] == ["none", "Cutout 16px", "Mixup"] and len(rows) == 9
     for name, (images, targets) in rows.items():
         assert images.dtype == torch.uint8 and images.shape == (4, 3, 32, 32), name

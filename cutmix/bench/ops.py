@@ -269,7 +269,13 @@ def _shapes_text(shapes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cutmix bench", description=__doc__.split("\n\n")[0])
+    """``python -m cutmix.bench.ops``: parse ``argv`` and run; ``cutmix bench`` uses the two halves."""
+    parser = add_arguments(argparse.ArgumentParser(prog="cutmix bench", description=__doc__.split("\n\n")[0]))
+    return run_cli(parser.parse_args(argv), parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """This benchmark's flags on ``parser`` (its own, or the ``cutmix bench`` subcommand's)."""
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated (default: 1,2)")
     parser.add_argument("--dtypes", default=None, help=f"comma-separated, from {', '.join(DTYPES)} (default: "
@@ -284,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
     parser.add_argument("--system-malloc", action="store_true",
                         help="keep glibc's default allocator settings (large buffers are page-faulted in afresh)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run with parsed flags; a bad value is ``parser.error`` (one line and status 2 under ``cutmix``)."""
     steady = not args.system_malloc and steady_allocator()
     cuda = args.device.startswith("cuda")
     shapes_text = args.shapes or _shapes_text(CUDA_SHAPES if cuda else SHAPES)

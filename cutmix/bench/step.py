@@ -27,9 +27,11 @@ from torch import Tensor, nn
 
 import cutmix
 from cutmix.bench.ops import environment, time_all, write_json
+from cutmix.data.normalize import MEAN_STD, Normalizer
 from cutmix.losses import soft_target_cross_entropy
 from cutmix.models import build_model
 from cutmix.run.config import OptimConfig
+from cutmix.runtime import first_compiled_call
 from cutmix.train.engine import build_optimizer
 
 CUDA_CELLS = (("preact_resnet18", (256, 3, 32, 32)), ("tv:resnet50", (64, 3, 224, 224)))
@@ -76,14 +78,13 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
 
 def _compile_or_eager(model: nn.Module, call: Callable[[nn.Module], object]) -> tuple[nn.Module, bool]:
     """``torch.compile(model)`` if its first call (``call``) works, else the eager model (one line says why)."""
-    try:
-        compiled = torch.compile(model)
-        call(compiled)
-        return compiled, True  # type: ignore[return-value]
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        print(f"  torch.compile failed ({type(err).__name__}: {reason}); timing the eager model", file=sys.stderr)
-        return model, False
+    def compiled() -> nn.Module:
+        net = torch.compile(model)
+        call(net)
+        return net  # type: ignore[return-value]
+
+    return first_compiled_call(compiled, lambda: model, lambda line: print(f"  {line}", file=sys.stderr), "",
+                               "timing the eager model")
 
 
 def cell(
@@ -103,8 +104,7 @@ def cell(
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device)
     labels = torch.randint(0, num_classes, (n,), generator=g).to(device)
-    mean = torch.tensor([0.49, 0.48, 0.45], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.25, 0.24, 0.26], device=device).view(1, 3, 1, 1)
+    normalizer = Normalizer(*MEAN_STD["cifar10"]).to(device)
     model: nn.Module = build_model(model_name, num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -117,15 +117,15 @@ def cell(
         ),
     }
 
-    def prepare() -> Tensor:
-        x = images.float().div_(255).sub_(mean).div_(std)
+    def model_input() -> Tensor:
+        x = normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     def make_step(variant: str, net: nn.Module) -> Callable[[], None]:
         mix = mixes.get(variant)
 
         def step() -> None:
-            x, targets = prepare(), labels
+            x, targets = model_input(), labels
             if mix is not None:
                 x, targets = mix(x, labels)
             with _autocast(device, amp):
@@ -140,7 +140,7 @@ def cell(
     if compile:
         net, compiled = _compile_or_eager(model, lambda m: make_step("none", m)())
     fns: dict[str, Callable[[], object]] = {v: make_step(v, net) for v in VARIANTS}
-    x0 = prepare()
+    x0 = model_input()
     for variant, mix in mixes.items():
         fns[f"{variant} op"] = lambda mix=mix: mix(x0, labels)
     times = {name: us / 1000 for name, us in time_all(fns, device, min_time, rounds).items()}
@@ -269,7 +269,13 @@ def parse_cells(text: str) -> tuple[tuple[str, tuple[int, int, int, int]], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cutmix bench step", description=__doc__.split("\n\n")[0])
+    """``python -m cutmix.bench.step``: parse ``argv`` and run; ``cutmix bench`` uses the two halves."""
+    parser = add_arguments(argparse.ArgumentParser(prog="cutmix bench step", description=__doc__.split("\n\n")[0]))
+    return run_cli(parser.parse_args(argv), parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """This benchmark's flags on ``parser`` (its own, or the ``cutmix bench step`` subcommand's)."""
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
         "--models",
@@ -297,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run with parsed flags; a bad value is ``parser.error`` (one line and status 2 under ``cutmix``)."""
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")

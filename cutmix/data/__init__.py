@@ -25,7 +25,7 @@ from cutmix.data.augment import (
 from cutmix.data.cifar import CIFAR_NAMES, load_cifar
 from cutmix.data.folder import FolderDataset, Skipped, collate_skipping
 from cutmix.data.imageset import ImageSet
-from cutmix.data.normalize import MEAN_STD, normalize
+from cutmix.data.normalize import MEAN_STD, Normalizer, normalize
 from cutmix.data.shapes import (
     SHAPES,
     Scenes,
@@ -46,6 +46,7 @@ __all__ = [
     "ImageSet",
     "Lighting",
     "MixedSizeError",
+    "Normalizer",
     "Scenes",
     "Skipped",
     "collate_skipping",

@@ -17,15 +17,20 @@ import torch
 from cutmix.data import cache
 from cutmix.data.imageset import ImageSet
 from cutmix.data.source import CorruptImageError, Listing, MixedSizeError, Reader, dataset_name, decode, list_images
+from cutmix.runtime import progress
 
 
 def _progress(items: list, desc: str):
-    """A progress bar on a terminal (decoding 50000 images takes seconds to minutes), plain iteration elsewhere."""
+    """``items`` behind a bar on a terminal (decoding 50000 images takes seconds to minutes)."""
+    bar = progress(len(items), desc, unit="img")
     try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=desc, unit="img", leave=False, disable=None, mininterval=0.5)
+        for item in items:
+            yield item
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _decode_all(listing: Listing, skip_corrupt: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:

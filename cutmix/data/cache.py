@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from cutmix.runtime import write_atomic
 
 FORMAT_VERSION = 1
 ENV_VAR = "CUTMIX_CACHE"
@@ -64,26 +65,5 @@ def load_entry(path: Path) -> dict[str, Any] | None:
 
 
 def save_entry(path: Path, entry: dict[str, Any]) -> None:
-    """Write atomically: temporary file in the same directory, fsync, then ``os.replace`` onto the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({**entry, "version": FORMAT_VERSION}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a cache may be shared by a team
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not possible on every platform / file system
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Write atomically (:func:`cutmix.runtime.write_atomic`), so a crash never leaves a half-written entry."""
+    write_atomic(path, lambda f: torch.save({**entry, "version": FORMAT_VERSION}, f))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 Stats = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -25,8 +25,44 @@ def normalize(
     """``(x / 255 - mean) / std`` for uint8 images, ``(x - mean) / std`` for floating ones (taken to be in [0, 1]).
 
     ``images`` is [..., C, H, W]; the result has ``dtype`` and the input's memory format (channels_last stays
-    channels_last), on the input's device.
+    channels_last), on the input's device. A loop normalising every batch holds a :class:`Normalizer` instead.
     """
+    _check_stats(mean, std)
+    _check_call(images, len(mean), dtype)
+    m = torch.tensor(mean, dtype=dtype, device=images.device)[:, None, None]
+    s = torch.tensor(std, dtype=dtype, device=images.device)[:, None, None]
+    return _apply(images, m, s, dtype)
+
+
+class Normalizer(nn.Module):
+    """:func:`normalize` with the statistics checked once and kept as buffers (moved with ``.to(device)``).
+
+    The one normalisation of the toolkit: training normalises each batch after mixing, and evaluation puts a model
+    behind it so that attacks and occlusions work on [0, 1] pixels. The buffers are not saved in a state dict.
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        _check_stats(mean, std)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
+
+    def forward(self, images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        _check_call(images, self.mean.shape[0], dtype)
+        return _apply(images, self.mean.to(dtype), self.std.to(dtype), dtype)
+
+
+def _check_stats(mean: Sequence[float], std: Sequence[float]) -> None:
+    if len(mean) != len(std):
+        raise ValueError(f"mean and std need one value per channel each, got {len(mean)} and {len(std)} values")
+    if any(s <= 0 for s in std):
+        raise ValueError(f"std must be > 0 in every channel, got {tuple(std)}")
+
+
+def _check_call(images: object, channels: int, dtype: object) -> None:
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor [..., C, H, W], got {type(images).__name__}")
     if images.ndim < 3:
@@ -35,13 +71,11 @@ def normalize(
         raise TypeError(f"images must be uint8 or floating, got {images.dtype}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    channels = images.shape[-3]
-    if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)} values")
-    if any(s <= 0 for s in std):
-        raise ValueError(f"std must be > 0 in every channel, got {tuple(std)}")
-    m = torch.tensor(mean, dtype=dtype, device=images.device)[:, None, None]
-    s = torch.tensor(std, dtype=dtype, device=images.device)[:, None, None]
+    if images.shape[-3] != channels:
+        raise ValueError(f"mean and std need one value per channel ({images.shape[-3]}), got {channels} values")
+
+
+def _apply(images: Tensor, m: Tensor, s: Tensor, dtype: torch.dtype) -> Tensor:
     x = images.to(dtype)
     if images.dtype == torch.uint8:
         x = x.div_(255)

@@ -26,7 +26,7 @@ from typing import Literal, overload
 import torch
 from torch import Tensor
 
-from cutmix._checks import check_choice
+from cutmix._checks import check_choice, check_positive_int
 from cutmix.data.imageset import ImageSet
 
 SHAPES = ("disc", "square", "triangle", "plus", "ring", "diamond", "star", "bar", "ellipse", "lshape")
@@ -381,9 +381,7 @@ def _check_args(split: str, num_samples: int | None, size: int, num_classes: int
         )
     if num_samples is None:
         num_samples = DEFAULT_NUM_SAMPLES[SPLITS[split]]
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an int >= 1 or None, got {num_samples!r}")
-    return num_samples
+    return check_positive_int(num_samples, "num_samples")
 
 
 def _generate(

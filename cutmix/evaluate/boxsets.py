@@ -21,6 +21,7 @@ import PIL.Image
 import torch
 from torch import Tensor
 
+from cutmix._checks import check_positive_int
 from cutmix.data.imageset import ImageSet
 from cutmix.data.source import IMAGE_EXTENSIONS, CorruptImageError
 
@@ -74,8 +75,7 @@ def boxset_from_imageset(data: ImageSet) -> BoxSet:
 
 def _pick(n: int, limit: int | None) -> list[int]:
     """``limit`` indices spread evenly over ``range(n)`` (files are sorted by class, so the first few would not be)."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    check_positive_int(limit, "limit", none_ok=True)
     if limit is None or limit >= n:
         return list(range(n))
     return [i * n // limit for i in range(limit)]
@@ -97,8 +97,7 @@ def _load_resized(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
 
 def _decode_all(paths: Sequence[Path], size: int) -> tuple[Tensor, list[tuple[int, int]]]:
     """Images [N, 3, size, size] decoded on a few threads (Pillow releases the GIL), and their original sizes."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    check_positive_int(size, "size")
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         decoded = list(pool.map(lambda p: _load_resized(p, size), paths))
     images = torch.from_numpy(np.stack([a for a, _ in decoded])).permute(0, 3, 1, 2).contiguous()

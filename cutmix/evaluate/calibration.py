@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cutmix._checks import check_positive_int
 from cutmix.evaluate.classify import check_logits
-from cutmix.evaluate.common import check_labels
+from cutmix.evaluate.common import check_eval_labels
 
 
 def _check_inputs(confidences: object, correct: object, num_bins: object) -> tuple[Tensor, Tensor, int]:
@@ -43,10 +44,7 @@ def _check_inputs(confidences: object, correct: object, num_bins: object) -> tup
         raise ValueError(
             f"correct must have the shape of confidences {tuple(confidences.shape)}, got {tuple(correct.shape)}"
         )
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int):
-        raise TypeError(f"num_bins must be an int >= 1, got {type(num_bins).__name__}")
-    if num_bins < 1:
-        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    check_positive_int(num_bins, "num_bins")
     return confidences.double(), correct.to(confidences.device), num_bins
 
 
@@ -124,7 +122,7 @@ def calibration_summary(logits: Tensor, labels: Tensor, num_bins: int = 15) -> d
     """
     check_logits(logits)
     n, num_classes = logits.shape
-    labels = check_labels(labels, n, num_classes).to(logits.device)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
     log_probs = torch.log_softmax(logits.double(), dim=1)
     probs = log_probs.exp()
     predictions = logits.topk(1, dim=1).indices[:, 0]

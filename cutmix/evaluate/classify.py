@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cutmix.evaluate.common import check_labels
+from cutmix._checks import check_positive_int
+from cutmix.evaluate.common import check_eval_labels
 
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -36,14 +37,6 @@ def check_logits(logits: object, name: str = "logits") -> Tensor:
     return logits
 
 
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
 def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
     """1 - the fraction of samples whose label is among the ``k`` largest logits (``k`` is clipped to K).
 
@@ -51,8 +44,8 @@ def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
     """
     check_logits(logits)
     n, num_classes = logits.shape
-    labels = check_labels(labels, n, num_classes).to(logits.device)
-    k = min(_check_count(k, "k"), num_classes)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
+    k = min(check_positive_int(k, "k"), num_classes)
     top = logits.topk(k, dim=1).indices
     hits = (top == labels[:, None]).any(dim=1)
     return 1.0 - float(hits.double().mean())
@@ -60,15 +53,15 @@ def topk_error(logits: Tensor, labels: Tensor, k: int = 1) -> float:
 
 def confusion_matrix(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """Counts int64 [K, K]: entry [t, p] is how many samples of true class t were predicted as p."""
-    num_classes = _check_count(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes")
     if not isinstance(predictions, Tensor):
         raise TypeError(f"predictions must be an integer torch.Tensor [N], got {type(predictions).__name__}")
     if predictions.ndim != 1:
         raise ValueError(f"predictions must be [N], got shape {tuple(predictions.shape)}")
     if predictions.shape[0] == 0:
         raise ValueError("predictions is an empty batch (N = 0)")
-    predictions = check_labels(predictions, predictions.shape[0], num_classes, name="predictions")
-    labels = check_labels(labels, predictions.shape[0], num_classes).to(predictions.device)
+    predictions = check_eval_labels(predictions, predictions.shape[0], num_classes, name="predictions")
+    labels = check_eval_labels(labels, predictions.shape[0], num_classes).to(predictions.device)
     flat = labels * num_classes + predictions
     return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
@@ -102,7 +95,7 @@ def classification_summary(logits: Tensor, labels: Tensor, classes: Sequence[str
         raise ValueError(f"classes names {len(classes)} classes but logits have K = {num_classes}")
     if len(set(classes)) != len(classes):
         raise ValueError("classes holds duplicate names")
-    labels = check_labels(labels, n, num_classes).to(logits.device)
+    labels = check_eval_labels(labels, n, num_classes).to(logits.device)
     confusion = confusion_matrix(logits.topk(1, dim=1).indices[:, 0], labels, num_classes).cpu()
     accuracy = per_class_accuracy(confusion)
     present = torch.nonzero(~accuracy.isnan()).flatten()

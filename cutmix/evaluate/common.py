@@ -13,24 +13,23 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from cutmix.data.normalize import Normalizer
+
 
 class PixelClassifier(nn.Module):
     """``model`` behind its input normalisation: takes float images in [0, 1] [N, C, H, W], returns logits."""
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        if len(mean) != len(std):
-            raise ValueError(f"mean and std need the same number of channels, got {len(mean)} and {len(std)}")
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.normalizer = Normalizer(mean, std)
 
     @property
     def device(self) -> torch.device:
-        return self.mean.device
+        return self.normalizer.mean.device
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model((x - self.mean) / self.std)
+        return self.model(self.normalizer(x, x.dtype if x.is_floating_point() else torch.float32))
 
 
 @contextmanager
@@ -69,15 +68,16 @@ def batches(n: int, batch_size: int) -> Iterator[slice]:
 @torch.inference_mode()
 def predict_logits(classifier: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
     """Logits [N, K] (float32, on the CPU) of ``classifier`` (a :class:`PixelClassifier`) on uint8 ``images``."""
-    check_images(images)
+    check_eval_images(images)
     device = model_device(classifier)
     with eval_mode(classifier):
         out = [classifier(to_unit(images[s], device)).float().cpu() for s in batches(images.shape[0], batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 
-def check_images(images: Tensor, name: str = "images") -> Tensor:
-    """Evaluation inputs are a non-empty uint8 or float batch [N, C, H, W]."""
+def check_eval_images(images: Tensor, name: str = "images") -> Tensor:
+    """Evaluation inputs are a non-empty uint8 or float batch [N, C, H, W] (one image is fine, unlike
+    :func:`cutmix._checks.check_images`, which checks a batch to mix)."""
     if not isinstance(images, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor [N, C, H, W], got {type(images).__name__}")
     if images.ndim != 4:
@@ -89,8 +89,9 @@ def check_images(images: Tensor, name: str = "images") -> Tensor:
     return images
 
 
-def check_labels(labels: Tensor, n: int, num_classes: int | None = None, name: str = "labels") -> Tensor:
-    """Integer class indices [n], each in [0, num_classes)."""
+def check_eval_labels(labels: Tensor, n: int, num_classes: int | None = None, name: str = "labels") -> Tensor:
+    """Integer class indices [n], each in [0, num_classes), returned as int64 (evaluation takes no soft labels,
+    unlike :func:`cutmix._checks.check_labels`)."""
     if not isinstance(labels, Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise TypeError(f"{name} must be an integer torch.Tensor [N], got "
                         f"{labels.dtype if isinstance(labels, Tensor) else type(labels).__name__}")

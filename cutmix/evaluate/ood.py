@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-from cutmix.evaluate.common import batches, check_images, eval_mode, model_device, to_unit
+from cutmix._checks import check_positive_int
+from cutmix.evaluate.common import batches, check_eval_images, eval_mode, model_device, to_unit
 
 METRICS = ("tnr_at_tpr95", "auroc", "aupr_in", "aupr_out", "detection_acc")
 
@@ -30,7 +31,7 @@ METRICS = ("tnr_at_tpr95", "auroc", "aupr_in", "aupr_out", "detection_acc")
 @torch.inference_mode()
 def max_softmax_scores(classifier: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
     """The largest softmax probability of each image, float32 [N] on the CPU (computed in float32 per batch)."""
-    check_images(images)
+    check_eval_images(images)
     device = model_device(classifier)
     with eval_mode(classifier):
         out = [
@@ -146,16 +147,10 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return tuple(shape)  # type: ignore[return-value]
 
 
-def _check_count(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (the number of images), got {n!r}")
-    return n
-
-
 def uniform_noise(n: int, shape: Sequence[int], seed: int = 0) -> Tensor:
     """``n`` images uint8 [n, C, H, W] with every pixel uniform over 0..255."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (_check_count(n), *_check_shape(shape)), generator=g, dtype=torch.uint8)
+    return torch.randint(0, 256, (check_positive_int(n, "n"), *_check_shape(shape)), generator=g, dtype=torch.uint8)
 
 
 def gaussian_noise(n: int, shape: Sequence[int], seed: int = 0, mean: float = 0.5, std: float = 0.25) -> Tensor:
@@ -163,7 +158,7 @@ def gaussian_noise(n: int, shape: Sequence[int], seed: int = 0, mean: float = 0.
     if not (math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be a finite number >= 0, got {std}")
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn((_check_count(n), *_check_shape(shape)), generator=g).mul_(std).add_(mean)
+    x = torch.randn((check_positive_int(n, "n"), *_check_shape(shape)), generator=g).mul_(std).add_(mean)
     return x.clamp_(0.0, 1.0).mul_(255).round_().to(torch.uint8)
 
 
@@ -172,11 +167,10 @@ def fit_to_size(images: Tensor, size: int) -> Tensor:
 
     An odd leftover of the crop puts the extra pixel after it (offset ``(L - size) // 2``).
     """
-    check_images(images)
+    check_eval_images(images)
     if images.dtype != torch.uint8:
         raise TypeError(f"images must be uint8, got {images.dtype}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be an int >= 1, got {size!r}")
+    check_positive_int(size, "size")
     h, w = images.shape[2:]
     short = min(h, w)
     new_h, new_w = max(size, round(h * size / short)), max(size, round(w * size / short))
@@ -194,7 +188,7 @@ def fit_to_size(images: Tensor, size: int) -> Tensor:
 
 def grayscale_to_rgb(images: Tensor) -> Tensor:
     """Single-channel images [N, 1, H, W] repeated to three channels; three-channel images pass through."""
-    check_images(images)
+    check_eval_images(images)
     if images.shape[1] == 3:
         return images
     if images.shape[1] != 1:
@@ -208,7 +202,7 @@ def shuffled_pixels(images: Tensor, seed: int = 0) -> Tensor:
     The colour histogram of every image is kept exactly while its objects are destroyed, so a detector cannot
     reject these on colour statistics alone.
     """
-    check_images(images)
+    check_eval_images(images)
     n, c, h, w = images.shape
     g = torch.Generator().manual_seed(seed)
     perm = torch.argsort(torch.rand(n, h * w, generator=g), dim=1)
@@ -235,11 +229,11 @@ def evaluate_ood(
     Every OOD set must have the in-distribution images' (C, H, W); use :func:`fit_to_size` and
     :func:`grayscale_to_rgb` first.
     """
-    check_images(in_images, "in_images")
+    check_eval_images(in_images, "in_images")
     if not out_sets:
         raise ValueError("out_sets is empty: give at least one OOD set, e.g. {'uniform': uniform_noise(...)}")
     for name, images in out_sets.items():
-        check_images(images, f"out_sets[{name!r}]")
+        check_eval_images(images, f"out_sets[{name!r}]")
         if images.shape[1:] != in_images.shape[1:]:
             raise ValueError(
                 f"out_sets[{name!r}] has images of shape {tuple(images.shape[1:])} but in_images have "

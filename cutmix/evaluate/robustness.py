@@ -26,7 +26,7 @@ import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 from cutmix import functional
-from cutmix.evaluate.common import batches, check_images, check_labels, eval_mode, model_device, to_unit
+from cutmix.evaluate.common import batches, check_eval_images, check_eval_labels, eval_mode, model_device, to_unit
 
 OCCLUSION_MODES = ("center", "boundary")
 IN_BETWEEN_METHODS = ("mixup", "cutmix")
@@ -35,10 +35,10 @@ DEFAULT_EPSILONS = (8 / 255,)
 
 # -- shared plumbing ---------------------------------------------------------------------------------------------
 def _check_inputs(images: Tensor, labels: Tensor) -> Tensor:
-    check_images(images)
+    check_eval_images(images)
     if images.shape[2] == 0 or images.shape[3] == 0:
         raise ValueError(f"images has an empty spatial size {images.shape[2]}x{images.shape[3]}")
-    return check_labels(labels, images.shape[0])
+    return check_eval_labels(labels, images.shape[0])
 
 
 def _check_label_range(labels: Tensor, num_classes: int) -> None:
@@ -233,7 +233,7 @@ def sample_pairs(
     by default). ``b`` is drawn exactly, without rejection: an index into the images of the other classes, which
     are the sorted-by-label order with the block of ``a``'s class skipped. Draw order: ``a``, then ``b``.
     """
-    labels = check_labels(labels, labels.shape[0] if isinstance(labels, Tensor) and labels.ndim == 1 else -1)
+    labels = check_eval_labels(labels, labels.shape[0] if isinstance(labels, Tensor) and labels.ndim == 1 else -1)
     n = labels.shape[0]
     num_pairs = n if num_pairs is None else _check_int(num_pairs, "num_pairs", 1)
     classes, counts = torch.unique(labels, sorted=True, return_counts=True)

@@ -22,6 +22,7 @@ from cutmix.evaluate import boxsets, calibration, classify, ood, robustness, wso
 from cutmix.evaluate.cam import cam_head
 from cutmix.evaluate.common import predict_logits
 from cutmix.evaluate.runs import LoadedRun, load_run, open_eval_set
+from cutmix.runtime import progress, write_atomic
 
 SUITES = ("cls", "calib", "loc", "robust", "ood")
 # figure key in eval.json -> the suite that draws it
@@ -91,15 +92,8 @@ class _Stages:
     """One progress bar over the evaluation stages (each stage is batched inside)."""
 
     def __init__(self, names: list[str], enabled: bool) -> None:
-        self.bar = None
+        self.bar = progress(len(names), "eval", enabled=enabled, unit="stage")
         self.seconds: dict[str, float] = {}
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=len(names), desc="eval", unit="stage", leave=False, disable=None)
-            except ImportError:
-                pass
 
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
         if self.bar is not None:
@@ -245,9 +239,7 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions | None = None) -> dic
     if earlier is not None:
         result = merge_results(earlier, result)
         _remove_stale_figures(earlier, result)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(result, indent=1))
     return result
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from cutmix.evaluate.cam import activation_maps
-from cutmix.evaluate.common import batches, check_images, check_labels, eval_mode, model_device, to_unit
+from cutmix.evaluate.common import batches, check_eval_images, check_eval_labels, eval_mode, model_device, to_unit
 
 SWEEP_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05, 0.10, ..., 0.95
 CONNECTIVITY = 8  # neighbours that join two foreground pixels: 8 (OpenCV's contours, the CAM code's) or 4
@@ -208,8 +208,8 @@ def localization_scores(
         raise ValueError("pred_boxes is empty")
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must lie in (0, 1], got {iou_threshold}")
-    predictions = check_labels(predictions, n, name="predictions")
-    labels = check_labels(labels, n)
+    predictions = check_eval_labels(predictions, n, name="predictions")
+    labels = check_eval_labels(labels, n)
     iou = box_iou_any(pred_boxes, gt_boxes, gt_valid)
     hit = iou >= iou_threshold
     correct = predictions.to(hit.device) == labels.to(hit.device)
@@ -261,8 +261,8 @@ def evaluate_localization(
     ``boxes`` (at the first threshold), ``predictions`` and ``ious`` on the CPU, for
     :func:`cutmix.viz.cam.plot_cam_overlays`.
     """
-    n, c = check_images(images).shape[:2]
-    labels = check_labels(labels, n)
+    n, c = check_eval_images(images).shape[:2]
+    labels = check_eval_labels(labels, n)
     gt_boxes, gt_valid = _gt(gt_boxes, gt_valid, n)
     given = _check_thresholds(thresholds)
     every = list(dict.fromkeys([*given, *(SWEEP_THRESHOLDS if sweep else ())]))

@@ -46,6 +46,7 @@ from torch.utils.data import get_worker_info
 
 from cutmix import functional as F
 from cutmix import sampling
+from cutmix._checks import check_positive_int
 from cutmix.boxes import box_lambda
 
 MODES = ("batch", "pair", "elem")
@@ -149,9 +150,7 @@ class Mixup(nn.Module):
                              "clipping (the sampled λ mislabels clipped boxes)")
         self.correct_lam = True
         self.label_smoothing = _number(label_smoothing, "label_smoothing", 0.0, 1.0)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int(num_classes, "num_classes")
         self.multi_label = bool(multi_label)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")

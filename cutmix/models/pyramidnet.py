@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cutmix.models.resnet_cifar import FeatureClassifier, check_positive_int, conv3x3
+from cutmix._checks import check_positive_int
+from cutmix.models.resnet_cifar import FeatureClassifier, conv3x3
 
 
 class PyramidBasic(nn.Module):

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from cutmix._checks import check_positive_int
 from cutmix.models.pyramidnet import pyramidnet
 from cutmix.models.resnet_cifar import cifar_resnet, preact_resnet18
 
@@ -42,14 +43,6 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {
 def available_models() -> list[str]:
     """Names of our own models (``tv:NAME`` and ``timm:NAME`` reach torchvision's and timm's)."""
     return sorted(_MODELS, key=lambda s: (s.rstrip("0123456789"), len(s), s))
-
-
-def _check_num_classes(num_classes: object) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    return num_classes
 
 
 def _torchvision_names() -> list[str] | None:
@@ -89,7 +82,7 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
     """
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {type(name).__name__}")
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_positive_int(num_classes, "num_classes")
     key = name.strip()
     if key.startswith(TV_PREFIX):
         return _build_torchvision(key[len(TV_PREFIX) :], num_classes, **kwargs)

@@ -11,19 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cutmix._checks import check_positive_int
+
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
     """A padded 3x3 convolution without bias (a BatchNorm always follows or precedes it)."""
     return nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """Reject bools, floats and non-positive sizes early, with the argument's name in the message."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 class FeatureClassifier(nn.Module):

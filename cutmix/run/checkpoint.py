@@ -9,57 +9,28 @@ still load. A resumed run continues bit-for-bit where the hardware allows (CPU).
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-TMP_SUFFIX = ".tmp"
+from cutmix.runtime import TMP_SUFFIX, write_atomic
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """``torch.save(state)`` to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``).
+    """``torch.save(state)`` to ``path`` atomically (:func:`cutmix.runtime.write_atomic`).
 
     A failed write (a full disk, a read-only directory) removes its temporary file and raises an OSError whose
     ``filename`` is ``path``, so the message names the checkpoint and not a temporary name.
     """
     path = Path(path)
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OSError(err.errno, f"cannot write the checkpoint ({err.strerror or err})", str(path)) from err
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return write_atomic(path, lambda f: torch.save(state, f))
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write the checkpoint ({err.strerror or err})", str(path)) from err
 
 
 def remove_orphans(directory: str | Path) -> list[Path]:

@@ -34,7 +34,7 @@ from cutmix.run.settings import (
     settings_of,
     walk,
 )
-from cutmix.runtime import DEFAULT_TIMEOUT_S
+from cutmix.runtime import DEFAULT_TIMEOUT_S, write_atomic
 
 try:
     import tomllib
@@ -335,7 +335,7 @@ def resolve_paths(config: TrainConfig) -> TrainConfig:
 
 
 def save(config: TrainConfig, path: Path) -> None:
-    path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
+    write_atomic(path, json.dumps(to_dict(config), indent=2) + "\n")
 
 
 def load(path: Path) -> TrainConfig:

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cutmix.data.normalize import Normalizer
 from cutmix.run import config as cfg
 from cutmix.run.checkpoint import load_checkpoint, remove_orphans, rng_state, save_checkpoint, set_rng_state
 from cutmix.run.config import TrainConfig
 from cutmix.run.settings import coerce
-from cutmix.runtime import seed_for
+from cutmix.runtime import first_compiled_call, progress, seed_for, write_atomic
 from cutmix.train import distributed
 from cutmix.train.classify import ClassifyTask, accumulate
 from cutmix.train.data import RunData
@@ -169,9 +170,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.regularizer = self.task.build_regularizer(config, self.train_model, self.data.num_classes,
                                                        self.total_steps)
-        mean = torch.tensor(self.data.mean, device=ctx.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.data.std, device=ctx.device).view(1, -1, 1, 1)
-        self.mean, self.std = mean, std
+        self.normalizer = Normalizer(self.data.mean, self.data.std).to(ctx.device)
 
         self.tensorboard: Any = None  # a TensorBoardLogger while run() runs
         self.preview: tuple[Tensor, Tensor] | None = None  # the first batch of an epoch, for the TensorBoard picture
@@ -288,9 +287,9 @@ class Trainer:
             save_checkpoint(state, self.run_dir / "last.pt")
 
     # -- the loop -------------------------------------------------------------------------------------------------
-    def prepare(self, images: Tensor) -> Tensor:
+    def model_input(self, images: Tensor) -> Tensor:
         """uint8 batch on the device -> normalised float (channels_last if asked)."""
-        x = images.float().div_(255).sub_(self.mean).div_(self.std)
+        x = self.normalizer(images)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -302,8 +301,8 @@ class Trainer:
         """Run the rest of the current epoch; returns False when max_steps stopped it early."""
         loader = self.data.train
         self.train_model.train()
-        bar = _progress(len(loader), self.step_in_epoch, f"epoch {self.epoch + 1}/{self.config.epochs}",
-                        self.config.progress and self.ctx.is_main)
+        bar = progress(len(loader), f"epoch {self.epoch + 1}/{self.config.epochs}", initial=self.step_in_epoch,
+                       enabled=self.config.progress and self.ctx.is_main)
         sums = self.epoch_sums
         for images, labels in loader.epoch(self.epoch, self.step_in_epoch):
             if (interrupt_at is not None and self.global_step == interrupt_at) or self.stop.requested:
@@ -330,7 +329,7 @@ class Trainer:
 
     def _step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One optimizer step on a batch; returns the loss, logits and targets (all left on the device)."""
-        x = self.prepare(images)
+        x = self.model_input(images)
         self.regularizer.prepare(self.global_step, seed_for(self.config.seed, MIX, self.ctx.rank, self.global_step))
         with self.autocast():
             loss, logits, targets = self.task.loss(self.regularizer, self.train_model, x, labels)
@@ -348,14 +347,15 @@ class Trainer:
         re-seeds the mix for this step and restores the global RNGs, so it draws what an eager run draws.
         """
         state = rng_state()
-        try:
-            return self._step(images, labels)
-        except Exception as err:
-            reason = (str(err).strip().splitlines() or [""])[0][:200]
-            self._say(f"torch.compile failed at the first step ({type(err).__name__}: {reason}); training eagerly")
+
+        def eagerly() -> tuple[Tensor, Tensor, Tensor]:
             self.train_model = self.eager_model
             set_rng_state(state)
             return self._step(images, labels)
+
+        try:
+            return first_compiled_call(lambda: self._step(images, labels), eagerly, self._say, "at the first step ",
+                                       "training eagerly")[0]
         finally:
             self.compile_pending = False
 
@@ -366,12 +366,12 @@ class Trainer:
         model = self.model
         model.eval()
         sums: Tensor | None = None
-        bar = _progress(len(loader), 0, f"evaluating ({prefix})", self.config.progress and self.ctx.is_main)
+        bar = progress(len(loader), f"evaluating ({prefix})", enabled=self.config.progress and self.ctx.is_main)
         for images, labels in loader.epoch(0):
             if bar is not None:
                 bar.update(1)
             with self.autocast():
-                logits = model(self.prepare(images)).float()
+                logits = model(self.model_input(images)).float()
             batch = self.task.eval_sums(logits, labels)
             sums = batch if sums is None else sums.add_(batch)
         if bar is not None:
@@ -513,9 +513,7 @@ class Trainer:
             self._reported_skips.update(new)
 
     def _write_metrics(self) -> None:
-        tmp = self.run_dir / ".metrics.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
-        tmp.replace(self.run_dir / "metrics.jsonl")
+        write_atomic(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics))
 
     def _plot(self) -> None:
         try:
@@ -546,7 +544,7 @@ class Trainer:
             "mean_train_images_per_s": round(
                 sum(m["train_images_per_s"] for m in self.metrics) / max(len(self.metrics), 1), 1),
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if evaluated:
             print(f"done: {summary['epochs']} epochs, {self.task.done_text(summary)}, "
                   f"{summary['wall_time_s']:.0f} s -> {self.run_dir}", flush=True)
@@ -654,16 +652,6 @@ def amp_fallback(amp: str, device: torch.device) -> str | None:
 
 class ForcedStop(KeyboardInterrupt):
     """A second interrupt: leave immediately, keeping the last complete checkpoint."""
-
-
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    if not enabled or not sys.stderr.isatty():  # a log file gets the epoch lines, not bars redrawn with \r
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
 
 
 def _best_epoch(metrics: list[dict[str, Any]], best: float | None, score: str) -> int | None:

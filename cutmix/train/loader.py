@@ -71,6 +71,15 @@ def use_resident(mode: str, device: torch.device | str, nbytes: int, *, free_byt
     return nbytes <= fraction * free_bytes
 
 
+
+def rank_batches(n: int, batch_size: int, seed: int, rank: int, world_size: int, train: bool) -> tuple[int, int]:
+    """``(samples, batches)`` of one rank per epoch: training pads the shard and drops the last partial batch."""
+    per_rank = len(shard(n, epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False, pad=train))
+    batches = per_rank // batch_size if train else -(-per_rank // batch_size)
+    if train and batches == 0:
+        raise ValueError(f"batch_size {batch_size} is larger than the {per_rank} training samples of this rank")
+    return per_rank, batches
+
 class InMemoryLoader:
     """Batches of uint8 images held in memory, augmented as whole batches (vectorised, any device).
 
@@ -103,12 +112,7 @@ class InMemoryLoader:
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.rank, self.world_size = rank, world_size
         self.augment = augment
-        per_rank = len(shard(len(labels), epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False,
-                             pad=train))
-        self.num_samples = per_rank
-        self._len = per_rank // batch_size if train else -(-per_rank // batch_size)
-        if train and self._len == 0:
-            raise ValueError(f"batch_size {batch_size} is larger than the {per_rank} training samples of this rank")
+        self.num_samples, self._len = rank_batches(len(labels), batch_size, seed, rank, world_size, train)
 
     def __len__(self) -> int:
         return self._len
@@ -155,12 +159,8 @@ class LazyLoader:
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.device = torch.device(device)
         self.skipped: dict[str, str] = {}
-        n = len(dataset)  # type: ignore[arg-type]
-        per_rank = len(shard(n, epoch=0, seed=seed, rank=rank, world_size=world_size, shuffle=False, pad=train))
-        self.num_samples = per_rank
-        self._len = per_rank // batch_size if train else -(-per_rank // batch_size)
-        if train and self._len == 0:
-            raise ValueError(f"batch_size {batch_size} is larger than the {per_rank} training samples of this rank")
+        self.num_samples, self._len = rank_batches(len(dataset), batch_size, seed, rank, world_size,  # type: ignore[arg-type]
+                                                   train)
 
     def __len__(self) -> int:
         return self._len

@@ -8,6 +8,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from cutmix import functional as F
+from cutmix import sampling
+from cutmix.boxes import place_boxes, sample_boxes, sample_centres
 from cutmix.viz._mpl import pyplot, save
 
 
@@ -39,3 +42,35 @@ def mix_grid(rows: dict[str, tuple[Tensor, Tensor]], classes: Sequence[str], pat
     if title:
         fig.suptitle(title, fontsize=10)
     return save(fig, path, dpi=120)
+
+
+def regulariser_rows(images: Tensor, labels: Tensor, num_classes: int, seed: int) -> dict[str, tuple[Tensor, Tensor]]:
+    """Each regulariser applied to the same uint8 batch, every image mixed with the next one (explicit draws).
+
+    The rows of ``cutmix show`` (what :func:`mix_grid` draws), made with the functional ops and seeded draws.
+    """
+
+    n, _, h, w = images.shape
+    index = torch.arange(n).roll(-1)  # image i gets its partner from image i + 1
+
+    def g():
+        return torch.Generator().manual_seed(seed)
+
+    def cutmix_row(**kwargs):
+        label = kwargs.pop("label", "area")
+        boxes = sample_boxes(n, h, w, generator=g(), **kwargs)
+        return F.cutmix(images, labels, boxes=boxes, index=index, num_classes=num_classes, label=label)
+
+    side = max(1, min(h, w) // 2)
+    cutout_boxes = place_boxes(sample_centres(n, h, w, generator=g()), torch.tensor([[side, side]]).expand(n, 2), h, w)
+    return {
+        "none": (images, F.one_hot(labels, num_classes)),
+        f"Cutout {side}px": F.cutout(images, labels, boxes=cutout_boxes, num_classes=num_classes),
+        "Mixup": F.mixup(images, labels, lam=sampling.beta(1.0, n, g()), index=index, num_classes=num_classes),
+        "CutMix": cutmix_row(),
+        "CutMix inside": cutmix_row(placement="inside"),
+        "CutMix Gaussian": cutmix_row(kind="gaussian"),
+        "CutMix fixed": cutmix_row(kind="fixed", placement="inside"),
+        "CutMix one-hot": cutmix_row(label="onehot"),
+        "CutMix complete": cutmix_row(label="complete"),
+    }

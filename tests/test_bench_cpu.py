@@ -1,0 +1,48 @@
+"""The benchmarks on a CPU: the step benchmark's share of a step, its eager fallback, the op benchmark's defaults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _helpers import RaisesOnCall
+
+pytest.importorskip("torchvision")
+
+# -- benchmarks -----------------------------------------------------------------------------------------------------
+def test_step_benchmark_reports_the_share_of_a_step(tmp_path, capsys):
+    from cutmix import cli
+    from cutmix.bench import step
+
+    out = tmp_path / "step.json"
+    assert cli.main(["bench", "step", "--models", "resnet8:4x3x16x16", "--min-time", "0", "--rounds", "1",
+                     "--json", str(out)]) == 0
+    assert "| resnet8 | 4x3x16x16 |" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["variant"] for r in rows] == list(step.VARIANTS)
+    assert rows[0]["op_ms"] is None and rows[0]["step_growth"] is None
+    for r in rows[1:]:
+        assert r["step_ms"] > 0 and r["op_ms"] > 0
+        assert r["op_share"] == pytest.approx(r["op_ms"] / r["step_ms"], abs=2e-3)
+    with pytest.raises(ValueError, match="MODEL:NxCxHxW"):
+        step.parse_cells("resnet8:4x3x16")
+    assert step.parse_cells("tv:resnet50:2x3x64x64") == (("tv:resnet50", (2, 3, 64, 64)),)
+
+
+def test_step_benchmark_times_eagerly_when_compile_fails(monkeypatch):
+    from cutmix.bench import step
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: RaisesOnCall(model))
+    rows = step.cell("resnet8", (2, 3, 8, 8), torch.device("cpu"), compile=True, min_time=0.0, rounds=1)
+    assert len(rows) == 3 and not any(r.compiled for r in rows)
+
+
+def test_op_benchmark_defaults_per_device(capsys):
+    from cutmix.bench import ops
+
+    assert ops.main(["--shapes", "4,3,8,8", "--dtypes", "bfloat16", "--threads", "1", "--min-time", "0",
+                     "--system-malloc"]) == 0
+    out = capsys.readouterr().out
+    assert "| 4x3x8x8 | bfloat16 | 1 | sample | cutout |" in out
+    assert ops.CUDA_SHAPES == ((256, 3, 32, 32), (128, 3, 224, 224)) and set(ops.CUDA_DTYPES) == set(ops.DTYPES)
