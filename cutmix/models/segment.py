@@ -11,8 +11,9 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from cutmix._checks import check_positive_int
 from cutmix.models.registry import TV_PREFIX
-from cutmix.models.resnet_cifar import CifarResNet, check_positive_int
+from cutmix.models.resnet_cifar import CifarResNet
 
 
 class SegResNet(nn.Module):
