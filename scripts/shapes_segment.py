@@ -76,7 +76,11 @@ def render(results: Path) -> str:
     text = "\n\n".join(f"### {epochs} epochs\n\n{_table(runs, epochs)}" for epochs in (EPOCHS, LONG)
                          if pick(runs, "none", epochs))
     (results / "tables.md").write_text(text + "\n")
-    return text
+    from cutmix.viz.curves import plot_runs
+
+    plot_runs({r["name"]: r["metrics"] for r in sorted(runs, key=lambda r: r["name"]) if r["epochs"] == EPOCHS},
+              results / "miou.png", metric="val_miou", title=f"shapes segmentation, {EPOCHS} epochs: val mIoU")
+    return text + "\n\nFigure: miou.png"
 
 
 def _table(runs: list[dict[str, Any]], epochs: int) -> str:

@@ -173,13 +173,8 @@ class SegmentTask:
     num_sums = 4  # see accumulate()
     rank_key = "train_pixels_per_rank"  # pixels counted per rank (the ignore index excluded)
 
-    def __init__(self) -> None:
-        self.num_classes = 0
-
     def build_data(self, config: TrainConfig, ctx: Context) -> RunData:
-        data = build_data(config, ctx)
-        self.num_classes = data.num_classes
-        return data
+        return build_data(config, ctx)
 
     def build_model(self, config: TrainConfig, num_classes: int) -> nn.Module:
         return build_with_kwargs(build_segmenter, config, num_classes)
