@@ -98,3 +98,16 @@ def test_train_and_val_samples_apply_to_per_image_sets(tmp_path):
     members = data.train.dataset.listing.members
     assert members == sorted(members) and set(members) <= set(FolderDataset(tree).listing.members)
     assert data.train.dataset.subset(12) is data.train.dataset  # no-op at its own size
+
+
+def test_seeded_indices_are_a_sorted_seeded_subset() -> None:
+    from cutmix.data.imageset import seeded_indices
+
+    a = seeded_indices(100, 10, seed=1)
+    assert torch.equal(a, seeded_indices(100, 10, seed=1)) and not torch.equal(a, seeded_indices(100, 10, seed=0))
+    assert a.tolist() == sorted(set(a.tolist())) and len(a) == 10 and int(a.max()) < 100
+    assert torch.equal(seeded_indices(5, None, seed=0), torch.arange(5))
+    assert torch.equal(seeded_indices(5, 9, seed=0), torch.arange(5))
+    # the draw the evaluation subsets have always used: the first `limit` of one seeded permutation, sorted
+    expected = torch.randperm(100, generator=torch.Generator().manual_seed(1))[:10].sort().values
+    assert torch.equal(a, expected)

@@ -36,6 +36,14 @@ def stratified_indices(labels: Tensor, n: int, seed: int = 0) -> Tensor:
     return by_class[rank < quota[labels[by_class]]].sort().values
 
 
+def seeded_indices(total: int, limit: int | None, seed: int) -> Tensor:
+    """Sorted indices of a seeded random subset of ``limit`` of ``total`` samples (all of them for None or more than
+    there are), for evaluation subsets where class shares need no stratification."""
+    if limit is None or limit >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+
+
 @dataclass
 class ImageSet:
     """A whole dataset decoded into memory.

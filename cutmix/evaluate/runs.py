@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cutmix import data as cdata
+from cutmix.data.imageset import seeded_indices
 from cutmix.evaluate.common import PixelClassifier
 from cutmix.models import build_model
 from cutmix.run import config as cfg
@@ -116,9 +117,7 @@ def open_eval_set(config: cfg.TrainConfig, spec: str | None = None, limit: int |
         return data.subset(num).subset(limit)
     data = data.subset(num)
     data.transform = cdata.eval_transform(d.image_size, round(d.image_size * 8 / 7))
-    n = len(data)
-    keep = (torch.arange(n) if limit is None or limit >= n
-            else torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values)
+    keep = seeded_indices(len(data), limit, seed=0)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, keep.tolist()), batch_size=64,
                                          num_workers=num_workers, collate_fn=cdata.collate_skipping)
     batches = [(x, y) for x, y, _ in loader if x is not None]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from cutmix.data import ImageSet
+from cutmix.data.imageset import seeded_indices
 from cutmix.evaluate import boxsets, calibration, classify, ood, robustness, wsol
 from cutmix.evaluate.cam import cam_head
 from cutmix.evaluate.common import predict_logits
@@ -82,9 +83,8 @@ def _model_labels(found: Sequence[str], labels: torch.Tensor, run: LoadedRun, wh
 
 
 def _subset(images: torch.Tensor, labels: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    if limit is None or limit >= images.shape[0]:
-        return images, labels
-    keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(1))[:limit].sort().values
+    # seed 1 (not the validation subsets' 0): the robustness subsets of the committed eval.json files were drawn so
+    keep = seeded_indices(images.shape[0], limit, seed=1)
     return images[keep], labels[keep]
 
 
