@@ -63,3 +63,14 @@ def test_group_styles_give_a_method_one_colour_and_its_seeds_distinct_line_style
     assert styles["none-s1"] == {"color": "C0", "linestyle": "--"}
     assert styles["cutmix-s0"]["color"] == styles["cutmix-s1"]["color"] == "C1"
     assert styles["mixup-s0"] == {"color": "C2", "linestyle": "-"}
+
+
+def test_robust_figures_read_their_curves_from_one_description() -> None:
+    from cutmix.viz.robustness import ROBUST_FIGURES
+
+    robust = {"occlusion": {"center": {"sizes": [0, 8], "accuracy": [0.9, 0.5]}},
+              "in_between": {"cutmix": {"values": [4, 16], "neither_rate": [0.1, 0.25]}}}
+    curves = {fig.key: fig.curve(robust) for fig in ROBUST_FIGURES}
+    assert curves["occlusion_center"] == {"x": [0, 8], "y": [90.0, 50.0]}
+    assert curves["in_between_cutmix"] == {"x": [4, 16], "y": [10.0, 25.0]}
+    assert curves["occlusion_boundary"] is None and curves["in_between_mixup"] is None

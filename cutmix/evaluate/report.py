@@ -184,7 +184,7 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
     from cutmix.viz._mpl import group_styles
     from cutmix.viz.curves import plot_runs
     from cutmix.viz.metrics import plot_reliability
-    from cutmix.viz.robustness import plot_curves_by_run
+    from cutmix.viz.robustness import ROBUST_FIGURES, plot_curves_by_run
 
     names = [label(r) for r in results]
     styles = group_styles({n: method_of(r) for n, r in zip(names, results, strict=True)})
@@ -194,29 +194,11 @@ def _figures(results: Sequence[dict[str, Any]], out: Path) -> dict[str, Path]:
         made["validation error"] = plot_runs(with_metrics, out / "val_error.png", title="validation top-1 error",
                                                styles=styles)
 
-    def curves(keys: tuple[str, ...], x: str, y: str) -> dict[str, dict[str, list]]:
-        found = {}
-        for n, r in zip(names, results, strict=True):
-            c = get(r, "robust", *keys)
-            if c:
-                found[n] = {"x": c[x], "y": [100 * v for v in c[y]]}
-        return found
-
-    panels: list[tuple[str, tuple[str, ...], str, str, str, str]] = [
-        ("occlusion_center.png", ("occlusion", "center"), "sizes", "accuracy", "occluded square side (px)",
-         "centre occlusion: accuracy (%)"),
-        ("occlusion_boundary.png", ("occlusion", "boundary"), "sizes", "accuracy", "kept centre square side (px)",
-         "boundary occlusion: accuracy (%)"),
-        ("in_between_mixup.png", ("in_between", "mixup"), "values", "neither_rate", "Mixup λ",
-         "in-between (Mixup): neither class (%)"),
-        ("in_between_cutmix.png", ("in_between", "cutmix"), "values", "neither_rate", "pasted square side (px)",
-         "in-between (CutMix): neither class (%)"),
-    ]
-    for file, keys, x, y, xlabel, ylabel in panels:
-        found = curves(keys, x, y)
+    for fig in ROBUST_FIGURES:
+        found = {n: c for n, r in zip(names, results, strict=True) if (c := fig.curve(r.get("robust") or {}))}
         if found:
-            made[ylabel.split(":")[0]] = plot_curves_by_run(found, out / file, xlabel=xlabel, ylabel=ylabel,
-                                                           title=ylabel.split(":")[0], styles=styles)
+            made[fig.title] = plot_curves_by_run(found, out / f"{fig.key}.png", xlabel=fig.xlabel,
+                                                 ylabel=f"{fig.title}: {fig.ylabel}", title=fig.title, styles=styles)
     bins = {n: r["calib"] for n, r in zip(names, results, strict=True) if get(r, "calib", "bins")}
     if bins:
         made["reliability"] = plot_reliability(bins, out / "reliability.png", title="reliability")

@@ -322,23 +322,14 @@ def _localisation(run: LoadedRun, data: ImageSet, options: EvalOptions, method: 
 
 
 def _robust_figures(robust: dict[str, Any], name: str, figures: Path) -> dict[str, str]:
-    from cutmix.viz.robustness import plot_curves_by_run
+    from cutmix.viz.robustness import ROBUST_FIGURES, plot_curves_by_run
 
     made = {}
-    for key, curve, x, xlabel, ylabel in (
-        ("occlusion_center", robust["occlusion"]["center"], "sizes", "occluded centre square side (px)",
-         "accuracy (%)"),
-        ("occlusion_boundary", robust["occlusion"]["boundary"], "sizes", "kept centre square side (px)",
-         "accuracy (%)"),
-        ("in_between_mixup", robust["in_between"]["mixup"], "values", "Mixup λ (share of image a)",
-         "neither class (%)"),
-        ("in_between_cutmix", robust["in_between"]["cutmix"], "values", "side of the square pasted from b (px)",
-         "neither class (%)"),
-    ):
-        y = curve["accuracy"] if "accuracy" in curve else curve["neither_rate"]
-        made[key] = str(plot_curves_by_run({name: {"x": curve[x], "y": [100 * v for v in y]}},
-                                           figures / f"{key}.png", xlabel=xlabel, ylabel=ylabel,
-                                           title=key.replace("_", " ")))
+    for fig in ROBUST_FIGURES:
+        curve = fig.curve(robust)
+        if curve is not None:
+            made[fig.key] = str(plot_curves_by_run({name: curve}, figures / f"{fig.key}.png", xlabel=fig.xlabel,
+                                                   ylabel=fig.ylabel, title=fig.title))
     return made
 
 

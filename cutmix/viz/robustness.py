@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cutmix.viz._mpl import pyplot, save
 
 Curve = Mapping[str, Sequence[float]]  # {"x": [...], "y": [...]}
+
+
+@dataclass(frozen=True)
+class CurveFigure:
+    """One robustness figure: where its curve sits in an evaluation's ``robust`` section, and how it is labelled.
+    ``cutmix eval`` draws it for one run and ``cutmix report`` for several, from this one description."""
+
+    key: str  # file stem
+    where: tuple[str, str]  # robust[where[0]][where[1]]
+    x: str
+    y: str
+    xlabel: str
+    title: str
+    ylabel: str
+
+    def curve(self, robust: Mapping[str, object]) -> Curve | None:
+        """``{"x", "y"}`` (y in %) of this figure in one evaluation's ``robust`` section, or None if absent."""
+        found: object = robust
+        for key in self.where:
+            found = found.get(key) if isinstance(found, Mapping) else None
+        if not isinstance(found, Mapping):
+            return None
+        return {"x": found[self.x], "y": [100 * v for v in found[self.y]]}
+
+
+ROBUST_FIGURES = (
+    CurveFigure("occlusion_center", ("occlusion", "center"), "sizes", "accuracy", "occluded centre square side (px)",
+                "centre occlusion", "accuracy (%)"),
+    CurveFigure("occlusion_boundary", ("occlusion", "boundary"), "sizes", "accuracy", "kept centre square side (px)",
+                "boundary occlusion", "accuracy (%)"),
+    CurveFigure("in_between_mixup", ("in_between", "mixup"), "values", "neither_rate", "Mixup λ (share of image a)",
+                "in-between (Mixup)", "neither class (%)"),
+    CurveFigure("in_between_cutmix", ("in_between", "cutmix"), "values", "neither_rate",
+                "side of the square pasted from b (px)", "in-between (CutMix)", "neither class (%)"),
+)
 
 
 def _check_curves(curves: Mapping[str, Curve], name: str) -> None:
