@@ -41,7 +41,7 @@ EPOCHS = int(RECIPE[RECIPE.index("--epochs") + 1])
 
 
 LONG = 480  # a second budget, 3x the steps, for none and CutMix only: does CutMix catch up once the baseline overfits?
-LONG_SEEDS = (0,)
+LONG_SEEDS = (0, 1)
 
 
 def plan(groups: tuple[str, ...] = ("main", "long")) -> list[Job]:
