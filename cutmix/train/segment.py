@@ -202,8 +202,9 @@ class SegmentTask:
         target = masks.long()
         valid = target != IGNORE
         loss = F.cross_entropy(scores, target, ignore_index=IGNORE, reduction="sum").double()
-        pairs = target[valid] * k + scores.argmax(1)[valid]
-        confusion = torch.bincount(pairs, minlength=k * k).double()
+        # ignored pixels go to one extra bin, dropped: no boolean indexing, so no host synchronisation
+        pairs = torch.where(valid, target * k + scores.argmax(1), k * k)
+        confusion = torch.bincount(pairs.flatten(), minlength=k * k + 1)[: k * k].double()
         head = torch.stack([loss, valid.sum().double(),
                             torch.as_tensor(float(masks.shape[0]), device=scores.device, dtype=torch.float64)])
         return torch.cat([head, confusion])
