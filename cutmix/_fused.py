@@ -22,6 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from cutmix._ops import layout
+
 _WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  # element size -> integer view
 _compiled: dict[tuple[str, torch.dtype, bool], Callable[..., Tensor]] = {}
 _failed = False  # set once torch.compile has failed: every later call runs eagerly without trying again
@@ -37,20 +39,10 @@ def select_words(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor
     return x ^ ((x ^ x.index_select(0, index)) & mask)
 
 
-def _layout(images: Tensor) -> str | None:
-    """"nchw" or "nhwc" when the batch is densely packed in that order, else None (the eager op handles it)."""
-    _, c, h, w = images.shape
-    if images.stride() == (c * h * w, h * w, w, 1):
-        return "nchw"
-    if images.stride() == (h * w * c, 1, w * c, c):
-        return "nhwc"
-    return None
-
-
 def supports(images: Tensor) -> bool:
     """Whether :func:`paste` applies: no autograd on the images, a dense NCHW or channels_last layout."""
     return (not (torch.is_grad_enabled() and images.requires_grad) and images.element_size() in _WORDS
-            and _layout(images) is not None and images.numel() > 0)
+            and layout(images) is not None and images.numel() > 0)
 
 
 def _compiled_for(device: torch.device, words: torch.dtype, nhwc: bool) -> Callable[..., Tensor]:
@@ -97,7 +89,7 @@ def paste(images: Tensor, rows: Tensor, cols: Tensor, index: Tensor, eager: Call
     if _failed:
         return eager()
     n, c, h, w = images.shape
-    nhwc = _layout(images) == "nhwc" and c > 1
+    nhwc = layout(images) == "nhwc" and c > 1
     x = images.permute(0, 2, 3, 1).reshape(n, 1, h, w * c) if nhwc else images  # a view: rows as they are in memory
     bytes_per_pixel = images.element_size() * (c if nhwc else 1)
     words = _word_dtype(w * bytes_per_pixel, images.storage_offset() * images.element_size())

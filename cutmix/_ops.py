@@ -51,6 +51,16 @@ def box_mask(boxes: Tensor, height: int, width: int, device: torch.device) -> Te
     return (rows[:, :, None] & cols[:, None, :])[:, None]
 
 
+def layout(t: Tensor) -> str | None:
+    """"nchw" or "nhwc" when the batch is densely packed in that order (rows contiguous in memory), else None."""
+    _, c, h, w = t.shape
+    if t.stride() == (c * h * w, h * w, w, 1):
+        return "nchw"
+    if t.stride() == (h * w * c, 1, w * c, c):
+        return "nhwc"
+    return None
+
+
 def _words(t: Tensor) -> Tensor | None:
     """``t``'s memory as integer words [N, C or 1, H, row words], or None when its rows are not contiguous.
 
@@ -58,9 +68,10 @@ def _words(t: Tensor) -> Tensor | None:
     W * C * bytes]). Words are the widest integer type that tiles a row and respects the storage alignment.
     """
     n, c, h, w = t.shape
-    if t.stride() == (c * h * w, h * w, w, 1):
+    packed = layout(t)
+    if packed == "nchw":
         rows = t
-    elif t.stride() == (h * w * c, 1, w * c, c):
+    elif packed == "nhwc":
         rows = t.permute(0, 2, 3, 1).reshape(n, 1, h, w * c)
     else:
         return None
