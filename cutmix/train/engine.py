@@ -47,7 +47,7 @@ CHECKPOINT_VERSION = 2  # 2: RNG states as tensors and plain values (weights_onl
 STOP_GRACE_S = 15.0  # DDP: how long a signal may wait for the main thread before the process exits without saving
 
 __all__ = ["RunResult", "Trainer", "accumulate", "plan_resume", "run_name", "train"]
-TASKS = {"classify": ClassifyTask, "segment": SegmentTask}
+TASK_CLASSES = {"classify": ClassifyTask, "segment": SegmentTask}  # config.TASKS names them
 
 
 @dataclass
@@ -132,7 +132,7 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed % 2**32)
         torch.manual_seed(seed_for(config.seed, 0, ctx.rank))
-        self.task = TASKS[config.task]()
+        self.task = TASK_CLASSES[config.task]()
         self.data: RunData = self.task.build_data(config, ctx)
         self.steps_per_epoch = len(self.data.train)
         self.total_steps = self.steps_per_epoch * config.epochs
