@@ -18,7 +18,7 @@ import cutmix.functional as F
 from cutmix import _fused
 from cutmix.boxes import sample_boxes
 
-SIZES = ((6, 3, 13, 19), (5, 3, 8, 31), (4, 3, 32, 32))  # odd, non-square, square
+SIZES = ((6, 3, 13, 19), (5, 3, 8, 31), (4, 3, 32, 32))  # odd, non-square, square; short and long memory rows
 DTYPES = (torch.uint8, torch.float32, torch.float64)
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
@@ -49,6 +49,15 @@ def _random(shape, dtype, fmt, seed: int) -> torch.Tensor:
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     words = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
     return a.dtype == b.dtype and torch.equal(a.view(words), b.view(words))
+
+
+def test_short_rows_select_planes_and_long_rows_select_rows():
+    """Both kernels run: rows under 16 words (32 uint8 pixels: 4) as planes, longer ones (32 float32s) as rows."""
+    for dtype, planes in ((torch.uint8, True), (torch.float32, False)):
+        x = _random((4, 3, 32, 32), dtype, torch.contiguous_format, seed=21)
+        boxes, index = _boxes(4, 32, 32, seed=21), torch.randperm(4)
+        assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
+        assert ("cpu", torch.int64, False, planes) in _fused._compiled
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
