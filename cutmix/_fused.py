@@ -18,6 +18,8 @@ eager op, which the caller does by checking :func:`supports` first.
 
 from __future__ import annotations
 
+import os
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -72,12 +74,21 @@ def _compiled_for(device: torch.device, words: torch.dtype, nhwc: bool, planes: 
     return fn
 
 
+def _outside_package() -> int:
+    """The ``stacklevel`` of the first frame outside this package, so that a warning names the user's line."""
+    package, frame, level = os.path.dirname(os.path.abspath(__file__)) + os.sep, sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _fall_back(err: BaseException) -> None:
     global _failed
     _failed = True
     reason = str(err).splitlines()[0] if str(err) else ""
     warnings.warn(f"fused=True: torch.compile failed ({type(err).__name__}: {reason}); "
-                  "per-sample CutMix runs the eager op from now on (same result, slower)", RuntimeWarning, stacklevel=4)
+                  "per-sample CutMix runs the eager op from now on (same result, slower)", RuntimeWarning,
+                  stacklevel=_outside_package())
 
 
 def _word_dtype(row_bytes: int, offset_bytes: int) -> torch.dtype:

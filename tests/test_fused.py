@@ -152,8 +152,10 @@ def test_compile_failure_warns_once_and_runs_the_eager_op(monkeypatch, fresh_fus
     monkeypatch.setattr(torch, "compile", no_compiler)
     x = _random((6, 3, 13, 19), torch.float32, torch.channels_last, seed=13)
     boxes, index = _boxes(6, 13, 19, seed=13), torch.randperm(6)
-    with pytest.warns(RuntimeWarning, match=r"torch.compile failed \(RuntimeError: no C\+\+ compiler\); per-sample"):
+    failed = r"torch.compile failed \(RuntimeError: no C\+\+ compiler\); per-sample"
+    with pytest.warns(RuntimeWarning, match=failed) as seen:
         out = F.paste(x, boxes, index, fused=True)
+    assert seen[0].filename == __file__, "the warning names the caller's line, not the library's"
     assert _same_bits(out, F.paste(x, boxes, index)) and out.stride() == x.stride()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise here
