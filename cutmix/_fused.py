@@ -74,10 +74,12 @@ def _compiled_for(device: torch.device, words: torch.dtype, nhwc: bool, planes: 
     return fn
 
 
-def _outside_package() -> int:
-    """The ``stacklevel`` of the first frame outside this package, so that a warning names the user's line."""
-    package, frame, level = os.path.dirname(os.path.abspath(__file__)) + os.sep, sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+def _user_level() -> int:
+    """The ``stacklevel`` of the first frame outside cutmix and torch (``nn.Module.__call__`` sits between a
+    module's caller and its ``forward``), so that a warning names the user's line."""
+    inside = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (sys.modules[__package__], torch))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -88,7 +90,7 @@ def _fall_back(err: BaseException) -> None:
     reason = str(err).splitlines()[0] if str(err) else ""
     warnings.warn(f"fused=True: torch.compile failed ({type(err).__name__}: {reason}); "
                   "per-sample CutMix runs the eager op from now on (same result, slower)", RuntimeWarning,
-                  stacklevel=_outside_package())
+                  stacklevel=_user_level())
 
 
 def _word_dtype(row_bytes: int, offset_bytes: int) -> torch.dtype:

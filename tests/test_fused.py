@@ -175,6 +175,16 @@ def test_failure_at_the_first_compiled_call_falls_back(monkeypatch, fresh_fused)
     assert _same_bits(out, F.paste(x, boxes, index))
 
 
+def test_the_fallback_warning_from_a_module_names_the_callers_line(monkeypatch, fresh_fused):
+    """Through ``nn.Module.__call__`` the first frame outside cutmix is torch's, not the user's."""
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: (_ for _ in ()).throw(RuntimeError("no compiler")))
+    mix = cutmix.CutMix(alpha=1.0, per_sample=True, fused=True, num_classes=10,
+                        generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="no compiler") as seen:
+        mix(torch.rand(8, 3, 32, 32), torch.arange(8))
+    assert seen[0].filename == __file__
+
+
 def test_bad_fused_arguments_are_refused():
     x = torch.zeros(4, 3, 8, 8)
     boxes, index = torch.zeros(4, 4, dtype=torch.int64), torch.arange(4)
