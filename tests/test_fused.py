@@ -18,8 +18,9 @@ import cutmix.functional as F
 from cutmix import _fused
 from cutmix.boxes import sample_boxes
 
-SIZES = ((6, 3, 13, 19), (5, 3, 8, 31), (4, 3, 32, 32))  # odd, non-square, square; short and long memory rows
-DTYPES = (torch.uint8, torch.float32, torch.float64)
+# odd, non-square, square, wide: rows and planes of float words (4- and 8-byte dtypes) and integer words
+SIZES = ((6, 3, 13, 19), (5, 3, 8, 31), (4, 3, 32, 32), (3, 3, 7, 136))
+DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -40,7 +41,7 @@ def _tagged(shape, dtype, fmt) -> torch.Tensor:
 def _random(shape, dtype, fmt, seed: int) -> torch.Tensor:
     """Random bit patterns (NaNs and infinities included for floats), so that only a bit-exact select matches."""
     g = torch.Generator().manual_seed(seed)
-    words = {1: torch.uint8, 4: torch.int32, 8: torch.int64}[torch.empty(0, dtype=dtype).element_size()]
+    words = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[torch.empty(0, dtype=dtype).element_size()]
     info = torch.iinfo(words)
     bits = torch.randint(info.min, info.max, shape, generator=g, dtype=torch.int64).to(words)
     return bits.view(dtype).contiguous(memory_format=fmt)
@@ -51,13 +52,39 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and torch.equal(a.view(words), b.view(words))
 
 
-def test_short_rows_select_planes_and_long_rows_select_rows():
-    """Both kernels run: rows under 16 words (32 uint8 pixels: 4) as planes, longer ones (32 float32s) as rows."""
-    for dtype, planes in ((torch.uint8, True), (torch.float32, False)):
+def _spy_on_kernels(monkeypatch) -> list[tuple[torch.dtype, tuple[int, ...]]]:
+    """Record the word dtype and shape each compiled select receives."""
+    seen, real = [], _fused._compiled_for
+
+    def spy(device, words):
+        fn = real(device, words)
+        return lambda x, *rest: seen.append((x.dtype, tuple(x.shape))) or fn(x, *rest)
+
+    monkeypatch.setattr(_fused, "_compiled_for", spy)
+    return seen
+
+
+def test_short_rows_select_planes_and_long_rows_select_rows(monkeypatch):
+    """Rows under 16 words (32 uint8 pixels: 4 int64 words) run as one row per plane, longer ones as rows."""
+    seen = _spy_on_kernels(monkeypatch)
+    for dtype in (torch.uint8, torch.float32):
         x = _random((4, 3, 32, 32), dtype, torch.contiguous_format, seed=21)
         boxes, index = _boxes(4, 32, 32, seed=21), torch.randperm(4)
         assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
-        assert ("cpu", torch.int64, False, planes) in _fused._compiled
+    assert seen == [(torch.int64, (4, 3, 1, 128)), (torch.float32, (4, 3, 32, 32))]
+
+
+def test_words_follow_the_row_bytes(monkeypatch):
+    """Float words of the element's size for 4- and 8-byte dtypes; for narrower ones the widest integer that tiles
+    the row (uint8 rows of 20, 24 and 19 pixels: int32, int64, uint8; 17 float16s: int16)."""
+    seen = _spy_on_kernels(monkeypatch)
+    for dtype, w in ((torch.float64, 19), (torch.float32, 19), (torch.uint8, 20), (torch.uint8, 24),
+                     (torch.uint8, 19), (torch.float16, 17)):
+        x = _random((4, 3, 5, w), dtype, torch.contiguous_format, seed=w)
+        boxes, index = _boxes(4, 5, w, seed=w), torch.randperm(4)
+        assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
+    assert [words for words, _ in seen] == [torch.float64, torch.float32, torch.int32, torch.int64,
+                                            torch.uint8, torch.int16]
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
