@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -247,3 +248,12 @@ def test_a_batch_that_starts_inside_its_storage_is_pasted_exactly():
     y = base[1:]  # offset of one image (720 bytes): int64 words when the rows allow them
     boxes, index = _boxes(6, 8, 30, seed=16), torch.randperm(6)
     assert _same_bits(F.paste(y, boxes, index, fused=True), F.paste(y, boxes, index))
+
+
+def test_the_word_benchmark_runs_both_word_forms_and_checks_them():
+    """benchmarks/fused_words.py asserts that both word forms give the eager op's bits before it times them."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "fused_words.py"
+    done = subprocess.run([sys.executable, str(script), "--shapes", "3,3,6,20", "--threads", "1", "--rounds", "1",
+                           "--calls", "1"], capture_output=True, text=True, check=True)
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 3x3x6x20 | float32 | 1 |")]
+    assert len(rows) == 1 and rows[0].count("×") == 4, done.stdout
