@@ -2,7 +2,7 @@
 """Why the fused per-sample paste selects 4- and 8-byte elements as float words: the same compiled paste with
 integer words (``x ^ ((x ^ p) & m)``, what ``cutmix._fused`` did before) and with float words (``torch.where``, what
 it does now), beside ``x.clone()`` and the eager op, timed round-robin in one process so that machine noise hits all
-four alike. Median µs per call (× clone).
+four alike (``cutmix.bench.ops.time_all``). Median µs per call (× clone).
 
     python benchmarks/fused_words.py                      # 64x3x224² and 128x3x32², float32, 1 and 2 threads
 """
@@ -10,13 +10,12 @@ four alike. Median µs per call (× clone).
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
 
 from cutmix import _fused, _ops
-from cutmix.bench.ops import steady_allocator
+from cutmix.bench.ops import steady_allocator, time_all
 from cutmix.boxes import sample_boxes
 
 
@@ -28,21 +27,7 @@ def integer_words(element_bytes: int, row_bytes: int, offset_bytes: int) -> torc
     return torch.uint8
 
 
-def median_us(fns: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():  # compile and warm up
-        fn()
-        fn()
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[name].append((time.perf_counter() - start) / calls * 1e6)
-    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-
-
-def cell(shape: tuple[int, ...], dtype: torch.dtype, rounds: int, calls: int) -> dict[str, float]:
+def cell(shape: tuple[int, ...], dtype: torch.dtype, min_time: float) -> dict[str, float]:
     n, _, h, w = shape
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(shape, generator=g) * 255).to(dtype)
@@ -66,7 +51,7 @@ def cell(shape: tuple[int, ...], dtype: torch.dtype, rounds: int, calls: int) ->
     want = eager()
     for name in ("fused, int words", "fused, float words"):
         assert torch.equal(fns[name]().view(torch.uint8), want.view(torch.uint8)), name
-    return median_us(fns, rounds, calls)
+    return time_all(fns, x.device, min_time)
 
 
 def main() -> None:
@@ -74,8 +59,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="64,3,224,224;128,3,32,32", help="N,C,H,W shapes separated by ';'")
     parser.add_argument("--dtypes", default="float32", help="comma-separated: float32, float64")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--calls", type=int, default=6, help="calls per round and method")
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per method and cell, over 8 rounds")
     args = parser.parse_args()
     steady_allocator()
     print("| shape | dtype | thr | clone | eager | fused, int words | fused, float words |")
@@ -84,7 +68,7 @@ def main() -> None:
         torch.set_num_threads(threads)
         for shape in (tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")):
             for dtype in (getattr(torch, d) for d in args.dtypes.split(",")):
-                us = cell(shape, dtype, args.rounds, args.calls)
+                us = cell(shape, dtype, args.min_time)
                 cells = " | ".join(f"{v:,.0f} ({v / us['clone']:.2f}×)" for v in us.values())
                 print(f"| {'x'.join(map(str, shape))} | {str(dtype)[6:]} | {threads} | {cells} |", flush=True)
 

@@ -11,10 +11,10 @@ integer words with ``x ^ ((x ^ p) & m)``, ``m`` 0xFF per byte inside the box, si
 pixels and a box edge may cut through it. The split follows inductor's CPU code, which loads integer vectors
 through a stack buffer whenever it passes an element count (it always does) and float vectors directly. Measured
 at 64x3x224² on one thread, interleaved in one process (2026-12-03): compiled int32 ``a ^ b`` 16.8 ms against
-float32 ``a + b`` 6.4 ms and eager int32 ``a ^ b`` 7.3 ms; the fused float32 paste 1.49x ``x.clone()`` as float32
-words, 4.78x as int64 words. For uint8, float64 words plus a bitwise merge of the words a box edge cuts (a second,
-scattered pass) measured 4.29x clone against 6.16x for int64 words at 224² but 42x against 24x at 32², and neither
-beat the eager op (4.22x, 13.7x): the integer form stays, being the simpler.
+float32 ``a + b`` 6.4 ms and eager int32 ``a ^ b`` 7.3 ms; the fused float32 paste 1.52x ``x.clone()`` as
+float32 words, 4.84x as int64 words (``benchmarks/fused_words.py``). For uint8, float64 words plus a bitwise merge of
+the words a box edge cuts (a second, scattered pass) measured 4.29x clone against 6.16x for int64 words at 224² but
+42x against 24x at 32², and neither beat the eager op (4.22x, 13.7x): the integer form stays, being the simpler.
 
 The row and column masks ([N, H] and [N, row words], tiny) are built eagerly: computed inside the compiled graph
 they would be recomputed for every element. A row shorter than inductor's vector chunk (16 words; a 32-pixel uint8
