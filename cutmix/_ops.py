@@ -75,14 +75,14 @@ def _words(t: Tensor) -> Tensor | None:
         rows = t.permute(0, 2, 3, 1).reshape(n, 1, h, w * c)
     else:
         return None
-    b = rows if rows.dtype == torch.uint8 else rows.view(torch.uint8)
+    row_bytes, offset_bytes = rows.shape[-1] * rows.element_size(), rows.storage_offset() * rows.element_size()
     for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
-        if b.shape[-1] % size == 0 and b.storage_offset() % size == 0:
+        if row_bytes % size == 0 and offset_bytes % size == 0:
             try:
-                return b.view(dtype)
+                return rows.view(dtype)  # one view, straight from the image dtype (each view is two dispatched ops)
             except RuntimeError:  # a stride of a size-1 dimension that the word size does not divide
                 continue
-    return b
+    return rows if rows.dtype == torch.uint8 else rows.view(torch.uint8)
 
 
 # Above this size a float32/float64 batch no longer fits in cache and three memory-bound bitwise passes lose to one
@@ -129,7 +129,7 @@ def select_boxes(images: Tensor, source: Tensor, boxes: Tensor, *, inplace: bool
 def _unwords(words: Tensor, like: Tensor) -> Tensor:
     """The inverse of :func:`_words` for a fresh word tensor: an image tensor shaped and laid out like ``like``."""
     n, c, h, w = like.shape
-    flat = words.view(torch.uint8).view(like.dtype)
+    flat = words.view(like.dtype)
     if like.is_contiguous():
         return flat.view(n, c, h, w)
     return flat.view(n, h, w, c).permute(0, 3, 1, 2)
