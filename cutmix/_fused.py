@@ -47,7 +47,7 @@ _failed = False  # set once torch.compile has failed: every later call runs eage
 def select_where(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor:
     """``x`` [N, A, H, R] (floating words) with the words inside each sample's box taken from ``x[index]``.
 
-    ``rows`` [N, H] and ``cols`` [N, R] are non-zero inside the box (``cols``: words it covers whole). Compiled.
+    ``rows`` [N, H] and ``cols`` [N, R] are non-zero inside the box (one element per word). Compiled.
     """
     inside = rows[:, None, :, None] * cols[:, None, None, :] != 0
     return torch.where(inside, x.index_select(0, index), x)
@@ -139,7 +139,7 @@ def paste(images: Tensor, rows: Tensor, cols: Tensor, index: Tensor, eager: Call
     xs = x
     if x.shape[-1] < _SHORT_ROW:  # one row per plane, against a plane mask
         col_mask = outer(row_mask[:, :, None], col_mask[:, None, :]).view(n, -1)
-        row_mask = torch.ones_like(row_mask[:, :1]) if words.is_floating_point else row_mask.new_full((n, 1), -1)
+        row_mask = row_mask.new_full((n, 1), 1 if words.is_floating_point else -1)  # every row inside
         xs = x.reshape(n, x.shape[1], 1, -1)
     try:
         out = _compiled_for(images.device, words)(xs, row_mask, col_mask, index).view(x.shape)
