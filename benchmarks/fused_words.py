@@ -21,10 +21,7 @@ from cutmix.boxes import sample_boxes
 
 def integer_words(element_bytes: int, row_bytes: int, offset_bytes: int) -> torch.dtype:
     """The previous word choice: the widest integer type that tiles a row, for every dtype."""
-    for size, dtype in ((8, torch.int64), (4, torch.int32), (2, torch.int16)):
-        if row_bytes % size == 0 and offset_bytes % size == 0:
-            return dtype
-    return torch.uint8
+    return _ops.int_words(row_bytes, offset_bytes)
 
 
 def cell(shape: tuple[int, ...], dtype: torch.dtype, min_time: float) -> dict[str, float]:

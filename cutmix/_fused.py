@@ -35,10 +35,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cutmix._ops import layout
+from cutmix._ops import int_words, layout
 
 _FLOATS = {8: torch.float64, 4: torch.float32}  # word size -> the floating view selected by torch.where
-_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  # word size -> integer view of its bits
 _SHORT_ROW = 16  # words: a row narrower than inductor's CPU vector chunk is selected a whole plane at a time
 _compiled: dict[tuple[str, torch.dtype], Callable[..., Tensor]] = {}
 _failed = False  # set once torch.compile has failed: every later call runs eagerly without trying again
@@ -61,7 +60,7 @@ def select_bits(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor:
 
 def supports(images: Tensor) -> bool:
     """Whether :func:`paste` applies: no autograd on the images, a dense NCHW or channels_last layout."""
-    return (not (torch.is_grad_enabled() and images.requires_grad) and images.element_size() in _BITS
+    return (not (torch.is_grad_enabled() and images.requires_grad) and images.element_size() in (1, 2, 4, 8)
             and layout(images) is not None and images.numel() > 0)
 
 
@@ -105,12 +104,7 @@ def _fall_back(err: BaseException) -> None:
 def _word_dtype(element_bytes: int, row_bytes: int, offset_bytes: int) -> torch.dtype:
     """The word a memory row is selected in: the element's own float type for 4- and 8-byte elements, else the
     widest integer type that tiles the row and respects the storage alignment."""
-    if element_bytes in _FLOATS:
-        return _FLOATS[element_bytes]
-    for size in (8, 4, 2):
-        if row_bytes % size == 0 and offset_bytes % size == 0:
-            return _BITS[size]
-    return torch.uint8
+    return _FLOATS[element_bytes] if element_bytes in _FLOATS else int_words(row_bytes, offset_bytes)
 
 
 def paste(images: Tensor, rows: Tensor, cols: Tensor, index: Tensor, eager: Callable[[], Tensor]) -> Tensor:

@@ -75,14 +75,21 @@ def _words(t: Tensor) -> Tensor | None:
         rows = t.permute(0, 2, 3, 1).reshape(n, 1, h, w * c)
     else:
         return None
-    row_bytes, offset_bytes = rows.shape[-1] * rows.element_size(), rows.storage_offset() * rows.element_size()
+    words = int_words(rows.shape[-1] * rows.element_size(), rows.storage_offset() * rows.element_size())
+    if rows.dtype == words:
+        return rows
+    try:
+        return rows.view(words)  # one view, straight from the image dtype (each view is two dispatched ops)
+    except RuntimeError:  # a stride of a size-1 dimension that the word size does not divide
+        return rows.view(torch.uint8)
+
+
+def int_words(row_bytes: int, offset_bytes: int) -> torch.dtype:
+    """The widest integer type that tiles a memory row and respects the storage alignment."""
     for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
         if row_bytes % size == 0 and offset_bytes % size == 0:
-            try:
-                return rows.view(dtype)  # one view, straight from the image dtype (each view is two dispatched ops)
-            except RuntimeError:  # a stride of a size-1 dimension that the word size does not divide
-                continue
-    return rows if rows.dtype == torch.uint8 else rows.view(torch.uint8)
+            return dtype
+    return torch.uint8
 
 
 # Above this size a float32/float64 batch no longer fits in cache and three memory-bound bitwise passes lose to one
