@@ -22,8 +22,9 @@ from _helpers import (
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cutmix import _ops
 from cutmix import functional as F
-from cutmix.boxes import box_lambda
+from cutmix.boxes import box_lambda, sample_boxes
 
 N, C, H, W = 4, 3, 7, 13  # odd, non-square
 INDEX = torch.tensor([2, 0, 3, 2])  # a non-permutation on purpose: sample 2 is used twice, sample 1 never
@@ -31,6 +32,13 @@ INDEX = torch.tensor([2, 0, 3, 2])  # a non-permutation on purpose: sample 2 is 
 # One box per sample, incl. an empty one, the full image, a single pixel in a corner and a generic one.
 BOXES = torch.tensor([[1, 2, 6, 5], [0, 0, W, H], [3, 3, 3, 6], [W - 1, H - 1, W, H]])
 BATCH_BOX = torch.tensor([2, 1, 11, 6])
+
+
+@pytest.fixture(params=["select", "loop"])
+def path(request, monkeypatch):
+    """Run a test on both per-sample paths: the per-pixel selection (small samples) and the slice loop (large)."""
+    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 0 if request.param == "loop" else 1 << 62)
+    return request.param
 
 
 def _check_inplace_semantics(images, before, out, expected, inplace):
@@ -49,7 +57,7 @@ def _check_inplace_semantics(images, before, out, expected, inplace):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("mode", ["batch", "sample"])
-def test_paste_matches_loop_reference(mode, dtype, layout, inplace):
+def test_paste_matches_loop_reference(mode, dtype, layout, inplace, path):
     images = random_images(N, C, H, W, dtype, layout, seed=1)
     before = images.clone()
     boxes = BATCH_BOX if mode == "batch" else BOXES
@@ -72,7 +80,7 @@ def test_paste_matches_loop_reference(mode, dtype, layout, inplace):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("c", [1, 3])
 @pytest.mark.parametrize("hw", [(8, 8), (4, 16), (7, 13)])
-def test_paste_per_sample_nhwc_permuted_batches(hw, c, dtype, inplace):
+def test_paste_per_sample_nhwc_permuted_batches(hw, c, dtype, inplace, path):
     """A batch decoded as NHWC and permuted to NCHW (the usual path from image decoders), incl. grayscale C=1."""
     h, w = hw
     images = random_images(N, c, h, w, dtype, "nhwc_permuted", seed=2)
@@ -86,7 +94,7 @@ def test_paste_per_sample_nhwc_permuted_batches(hw, c, dtype, inplace):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "nhwc_permuted"])
 @pytest.mark.parametrize("op", ["paste", "erase"])
-def test_per_sample_ops_on_1x1_maps(op, layout, dtype, inplace):
+def test_per_sample_ops_on_1x1_maps(op, layout, dtype, inplace, path):
     """[N, C, 1, 1] batches (feature maps after global pooling): a box is either the whole map or empty."""
     images = random_images(N, 3, 1, 1, dtype, layout, seed=3)
     boxes = torch.tensor([[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]])
@@ -100,7 +108,7 @@ def test_per_sample_ops_on_1x1_maps(op, layout, dtype, inplace):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_per_sample_paste_width_one_with_transposed_strides(dtype):
+def test_per_sample_paste_width_one_with_transposed_strides(dtype, path):
     """A [N, C, H, 1] view whose last dimension has stride H (a transposed [N, C, 1, H] batch) is contiguous."""
     images = random_images(N, 3, 1, 6, dtype, seed=4).transpose(2, 3)
     assert images.shape == (N, 3, 6, 1) and images.is_contiguous() and images.stride(-1) != 1
@@ -129,7 +137,9 @@ def test_paste_property_random_boxes(h, w, n, c, dtype, channels_last, inplace, 
     index = torch.tensor(data.draw(st.lists(st.integers(0, n - 1), min_size=n, max_size=n)))
     images = random_images(n, c, h, w, dtype, "channels_last" if channels_last else "nchw", seed=h * 31 + w)
     before = images.clone()
-    out = F.paste(images, boxes, index, inplace=inplace)
+    with pytest.MonkeyPatch.context() as patch:  # either per-sample path
+        patch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", data.draw(st.sampled_from([0, 1 << 62])))
+        out = F.paste(images, boxes, index, inplace=inplace)
     _check_inplace_semantics(images, before, out, ref_paste(before, boxes, index), inplace)
 
 
@@ -143,7 +153,7 @@ def test_paste_batch_box_copies_before_writing():
     assert torch.equal(out, ref_paste(before, box, index))
 
 
-def test_paste_self_partner_is_identity():
+def test_paste_self_partner_is_identity(path):
     images = random_images(4, 3, 7, 13, torch.uint8, seed=4)
     before = images.clone()
     out = F.paste(images, BOXES, torch.arange(4))
@@ -177,7 +187,7 @@ def test_paste_gradients_reach_both_partners(mode, layout):
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided", "offset"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("mode", ["batch", "sample"])
-def test_erase_fills_box_and_keeps_the_rest(mode, dtype, layout, inplace):
+def test_erase_fills_box_and_keeps_the_rest(mode, dtype, layout, inplace, path):
     images = random_images(N, C, H, W, dtype, layout, seed=6)
     before = images.clone()
     boxes = BATCH_BOX if mode == "batch" else BOXES
@@ -377,17 +387,15 @@ def test_cutout_op(per_sample):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("inplace", [False, True])
-def test_paste_per_sample_large_batches(dtype, channels_last, inplace):
-    # Batches above the cache-sized threshold take the torch.where path for 4- and 8-byte dtypes on CPU.
+def test_paste_per_sample_large_batches(dtype, channels_last, inplace, path):
+    # 4.1 MB as float32: above the cache-sized threshold the selection is torch.where for 4- and 8-byte dtypes.
     g = torch.Generator().manual_seed(5)
-    n, c, h, w = 12, 3, 150, 190  # 4.1 MB as float32
+    n, c, h, w = 12, 3, 150, 190
     images = (torch.rand(n, c, h, w, generator=g) * 255).to(dtype)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    from cutmix.boxes import sample_boxes
-
     boxes = sample_boxes(n, h, w, generator=g)
-    index = torch.randperm(n, generator=g)
+    index = torch.cat([torch.randperm(n - 2, generator=g), torch.tensor([n - 1, 0])])  # a self-pair, a repeat
     expected = images.clone()
     for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):  # slice reference, one sample at a time
         expected[i, :, y0:y1, x0:x1] = images[int(index[i]), :, y0:y1, x0:x1]
@@ -396,3 +404,36 @@ def test_paste_per_sample_large_batches(dtype, channels_last, inplace):
     assert torch.equal(out, expected)
     assert (out.data_ptr() == source.data_ptr()) == inplace
     assert is_channels_last(out) == channels_last
+    erased = F.erase(images.clone(), boxes, value=3.0, inplace=inplace)
+    assert torch.equal(erased, ref_erase(images, boxes, 3.0))
+    assert is_channels_last(erased) == channels_last
+
+
+@pytest.mark.parametrize("op", ["paste", "erase"])
+def test_samples_from_64_kib_take_the_slice_loop_on_a_cpu(op, monkeypatch):
+    """The per-sample path follows the bytes of one sample: selection below 64 KiB, one copy per sample above."""
+    calls: list[str] = []
+
+    def spy(name: str) -> None:
+        real = getattr(_ops, name)
+
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(_ops, name, counted)
+
+    for name in ("select_boxes", "_paste_loop", "_erase_loop"):
+        spy(name)
+    cases = [((128, 170), torch.uint8, False, "select_boxes"), ((128, 171), torch.uint8, False, "loop"),
+             ((64, 86), torch.float32, False, "loop"), ((64, 85), torch.float32, False, "select_boxes"),
+             ((64, 86), torch.float32, True, "select_boxes")]  # autograd keeps the selection
+    for hw, dtype, grad, expected in cases:
+        images = torch.zeros(2, 3, *hw, dtype=dtype, requires_grad=grad)
+        boxes = torch.tensor([[0, 0, 5, 5], [1, 1, 4, 4]])
+        calls.clear()
+        if op == "paste":
+            F.paste(images, boxes, torch.tensor([1, 0]))
+        else:
+            F.erase(images, boxes, value=1.0)
+        assert calls == [expected if expected == "select_boxes" else f"_{op}_loop"], (hw, dtype, grad)
