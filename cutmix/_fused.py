@@ -35,7 +35,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cutmix._ops import int_words, layout
+from cutmix._ops import int_words, layout, needs_grad
 
 _FLOATS = {8: torch.float64, 4: torch.float32}  # word size -> the floating view selected by torch.where
 _SHORT_ROW = 16  # words: a row narrower than inductor's CPU vector chunk is selected a whole plane at a time
@@ -60,7 +60,7 @@ def select_bits(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor:
 
 def supports(images: Tensor) -> bool:
     """Whether :func:`paste` applies: no autograd on the images, a dense NCHW or channels_last layout."""
-    return (not (torch.is_grad_enabled() and images.requires_grad) and images.element_size() in (1, 2, 4, 8)
+    return (not needs_grad(images) and images.element_size() in (1, 2, 4, 8)
             and layout(images) is not None and images.numel() > 0)
 
 

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1
+
 
 def _is_nhwc(t: Tensor) -> bool:
     """True when channels are innermost in memory (channels_last, also for views of such a tensor)."""
@@ -35,6 +37,16 @@ def gather(t: Tensor, index: Tensor) -> Tensor:
     if _is_nhwc(t):
         return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
     return t.index_select(0, index)
+
+
+def needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd records an op on these tensors (the bit-level and per-sample fast paths do not support it)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def nonempty(box: Box | list[int]) -> bool:
+    x0, y0, x1, y1 = box
+    return x1 > x0 and y1 > y0
 
 
 def memory_format(t: Tensor) -> torch.memory_format:
@@ -112,9 +124,9 @@ def select_boxes(images: Tensor, source: Tensor, boxes: Tensor, *, inplace: bool
     result is written into ``images``.
     """
     h, w = images.shape[-2:]
-    needs_grad = torch.is_grad_enabled() and (images.requires_grad or source.requires_grad)
+    grad = needs_grad(images, source)
     small_or_narrow = images.element_size() < 4 or images.numel() * images.element_size() <= _WORDS_MAX_BYTES
-    if images.device.type == "cpu" and not needs_grad and small_or_narrow:
+    if images.device.type == "cpu" and not grad and small_or_narrow:
         xw, sw = _words(images), _words(source)
         if xw is not None and sw is not None and xw.dtype == sw.dtype and xw.shape[1:] == sw.shape[1:]:
             rows, cols = box_masks(boxes, h, w, images.device)
@@ -131,7 +143,7 @@ def select_boxes(images: Tensor, source: Tensor, boxes: Tensor, *, inplace: bool
             diff ^= xw
             return source if reuse else _unwords(diff, images)
     mask = box_mask(boxes, h, w, images.device)
-    if needs_grad:
+    if grad:
         return images.copy_(torch.where(mask, source, images)) if inplace else torch.where(mask, source, images)
     if inplace:
         return torch.where(mask, source, images, out=images)
@@ -157,8 +169,7 @@ _LOOP_MIN_SAMPLE_BYTES = 64 << 10
 def _loops(images: Tensor) -> bool:
     """True when per-sample boxes are cheaper as one slice op per sample than as one selection over the batch."""
     sample_bytes = math.prod(images.shape[1:]) * images.element_size()
-    needs_grad = torch.is_grad_enabled() and images.requires_grad
-    return images.device.type == "cpu" and not needs_grad and sample_bytes >= _LOOP_MIN_SAMPLE_BYTES
+    return images.device.type == "cpu" and not needs_grad(images) and sample_bytes >= _LOOP_MIN_SAMPLE_BYTES
 
 
 def _box_view(t: Tensor, i: int, box: list[int]) -> Tensor:
@@ -175,13 +186,12 @@ def _paste_loop(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool) 
     boxes overlap; only those partners' boxes are copied aside first.
     """
     boxes_ = boxes.tolist()
-    work = [(i, j, boxes_[i]) for i, j in enumerate(index.tolist())
-            if i != j and boxes_[i][2] > boxes_[i][0] and boxes_[i][3] > boxes_[i][1]]
+    work = [(i, j, boxes_[i]) for i, j in enumerate(index.tolist()) if i != j and nonempty(boxes_[i])]
     source = images
-    if not inplace:
-        images = images.clone()
-    patches = {i: _box_view(source, j, box).clone() for i, j, box in work
-               if inplace and j < i and _overlap(box, boxes_[j])}
+    if inplace:
+        patches = {i: _box_view(source, j, box).clone() for i, j, box in work if j < i and _overlap(box, boxes_[j])}
+    else:
+        images, patches = images.clone(), {}
     for i, j, box in work:
         patch = patches.get(i)
         _box_view(images, i, box).copy_(_box_view(source, j, box) if patch is None else patch)
@@ -196,13 +206,12 @@ def _erase_loop(images: Tensor, boxes: Tensor, value: float, *, inplace: bool) -
     """Per-sample erase, one fill per sample."""
     out = images if inplace else images.clone()
     for i, box in enumerate(boxes.tolist()):
-        if box[2] > box[0] and box[3] > box[1]:
+        if nonempty(box):
             _box_view(out, i, box).fill_(value)
     return out
 
 
 # -- the image ops ------------------------------------------------------------------------------------------------
-Box = tuple[int, int, int, int]
 
 
 def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool = False, fused: bool = False) -> Tensor:
@@ -215,7 +224,7 @@ def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool =
     if isinstance(boxes, tuple) or boxes.ndim == 1:
         x0, y0, x1, y1 = boxes if isinstance(boxes, tuple) else boxes.tolist()
         out = images if inplace else images.clone()
-        if x1 > x0 and y1 > y0:
+        if nonempty((x0, y0, x1, y1)):
             out[:, :, y0:y1, x0:x1] = gather(images[:, :, y0:y1, x0:x1], index)  # gathered before the write
         return out
     if _loops(images):
