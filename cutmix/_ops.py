@@ -20,6 +20,7 @@ Speed notes, measured on a CPU (see benchmarks/README.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -172,29 +173,59 @@ def _loops(images: Tensor) -> bool:
     return images.device.type == "cpu" and not needs_grad(images) and sample_bytes >= _LOOP_MIN_SAMPLE_BYTES
 
 
-def _box_view(t: Tensor, i: int, box: list[int]) -> Tensor:
-    """``t[i, :, y0:y1, x0:x1]`` as one ``as_strided`` call (indexing dispatches one op per index: 2x the time)."""
-    x0, y0, x1, y1 = box
+def _box_viewer(t: Tensor) -> Callable[[int, list[int]], Tensor]:
+    """``view(i, box)``: ``t[i, :, y0:y1, x0:x1]`` as one ``as_strided`` call (indexing dispatches one op per index,
+    2x the time), with the batch's strides read once (a quarter of the remaining per-view cost)."""
     sn, sc, sh, sw = t.stride()
-    return t.as_strided((t.shape[1], y1 - y0, x1 - x0), (sc, sh, sw), t.storage_offset() + i * sn + y0 * sh + x0 * sw)
+    channels, base, strides, as_strided = t.shape[1], t.storage_offset(), (sc, sh, sw), t.as_strided
+
+    def view(i: int, box: list[int]) -> Tensor:
+        x0, y0, x1, y1 = box
+        return as_strided((channels, y1 - y0, x1 - x0), strides, base + i * sn + y0 * sh + x0 * sw)
+
+    return view
+
+
+def _write_order(partners: list[int]) -> list[int]:
+    """The order in which an in-place paste writes its samples.
+
+    A permutation is walked cycle by cycle (``i``, then the partner ``i`` reads from, then that one's partner...):
+    every sample is written before the partner it reads, so only the last sample of each cycle reads a partner that
+    has already been written (a random permutation of 64 has about 4.7 cycles). Any other index: in index order.
+    """
+    n = len(partners)
+    if sorted(partners) != list(range(n)):
+        return list(range(n))
+    seen, order = [False] * n, []
+    for start in range(n):
+        i = start
+        while not seen[i]:
+            seen[i] = True
+            order.append(i)
+            i = partners[i]
+    return order
 
 
 def _paste_loop(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool) -> Tensor:
     """Per-sample paste, one copy per sample.
 
-    In place, sample ``i`` reads its partner ``j`` directly unless ``j`` was written earlier in the loop and the two
-    boxes overlap; only those partners' boxes are copied aside first.
+    In place, sample ``i`` reads its partner ``j`` directly unless ``j`` is written before ``i``
+    (:func:`_write_order`) and the two boxes overlap; only those partners' boxes are copied aside first.
     """
-    boxes_ = boxes.tolist()
-    work = [(i, j, boxes_[i]) for i, j in enumerate(index.tolist()) if i != j and nonempty(boxes_[i])]
-    source = images
+    boxes_, partners = boxes.tolist(), index.tolist()
+    order = _write_order(partners) if inplace else range(len(partners))
+    work = [(i, partners[i], boxes_[i]) for i in order if i != partners[i] and nonempty(boxes_[i])]
+    read = _box_viewer(images)
     if inplace:
-        patches = {i: _box_view(source, j, box).clone() for i, j, box in work if j < i and _overlap(box, boxes_[j])}
+        rank = {i: r for r, i in enumerate(order)}
+        patches = {i: read(j, box).clone() for i, j, box in work if rank[j] < rank[i] and _overlap(box, boxes_[j])}
+        write = read
     else:
         images, patches = images.clone(), {}
+        write = _box_viewer(images)
     for i, j, box in work:
         patch = patches.get(i)
-        _box_view(images, i, box).copy_(_box_view(source, j, box) if patch is None else patch)
+        write(i, box).copy_(read(j, box) if patch is None else patch)
     return images
 
 
@@ -205,9 +236,10 @@ def _overlap(a: list[int], b: list[int]) -> bool:
 def _erase_loop(images: Tensor, boxes: Tensor, value: float, *, inplace: bool) -> Tensor:
     """Per-sample erase, one fill per sample."""
     out = images if inplace else images.clone()
+    view = _box_viewer(out)
     for i, box in enumerate(boxes.tolist()):
         if nonempty(box):
-            _box_view(out, i, box).fill_(value)
+            view(i, box).fill_(value)
     return out
 
 

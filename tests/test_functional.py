@@ -409,6 +409,27 @@ def test_paste_per_sample_large_batches(dtype, channels_last, inplace, path):
     assert is_channels_last(erased) == channels_last
 
 
+def test_in_place_loop_writes_each_cycle_before_its_partners(monkeypatch):
+    """In place, a permutation is written cycle by cycle, so that full-image boxes (every pair overlaps) still
+    receive their partners' original pixels, and only the last sample of each cycle reads a saved patch."""
+    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 0)
+    partners = [3, 0, 2, 5, 1, 4, 7, 6]  # cycles (0 3 5 4 1), (2), (6 7)
+    order = _ops._write_order(partners)
+    assert order == [0, 3, 5, 4, 1, 2, 6, 7]
+    assert _ops._write_order([1, 1, 0]) == [0, 1, 2]  # not a permutation: index order
+    written_before = {i: set(order[:r]) for r, i in enumerate(order)}
+    assert [i for i in order if partners[i] in written_before[i]] == [1, 7]  # one per cycle of length > 1
+    n, h, w = len(partners), 9, 7
+    images = torch.arange(n * 3 * h * w, dtype=torch.float32).view(n, 3, h, w)
+    index = torch.tensor(partners)
+    clones: list[tuple[int, ...]] = []
+    real_clone = torch.Tensor.clone
+    monkeypatch.setattr(torch.Tensor, "clone", lambda t, *a, **k: clones.append(tuple(t.shape)) or real_clone(t))
+    out = F.paste(images.clone(), torch.tensor([[0, 0, w, h]] * n), index, inplace=True)
+    assert torch.equal(out, images[index])
+    assert len(clones) == 1 + 2  # the caller's copy of the batch, then one patch for each of the two cycles
+
+
 @pytest.mark.parametrize("op", ["paste", "erase"])
 def test_samples_from_64_kib_take_the_slice_loop_on_a_cpu(op, monkeypatch):
     """The per-sample path follows the bytes of one sample: selection below 64 KiB, one copy per sample above."""
