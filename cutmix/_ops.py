@@ -12,9 +12,10 @@ Speed notes, measured on a CPU (see benchmarks/README.md):
   does for float32/float64 batches too large for the cache, where one ``where`` pass beats three bitwise ones.
 * Large samples on a CPU skip the per-pixel selection: one copy per sample (an ``as_strided`` view of the box)
   moves only the boxes' bytes, about a third of the batch, where the selection makes about four passes over all
-  of it, at a fixed cost of ~8 µs a sample on the CI VM. From 64 KiB a sample the loop wins (64x3x224², one thread:
-  float32 1.9x clone's time out of place and 1.1x in place, against 3.8x and 3.6x; uint8 4.2x and 3.3x against
-  5.3x); at 48 KiB (64x3x64² float32, 64x3x128² uint8) the two are within noise of each other.
+  of it, at a fixed cost of a few µs a sample. From 64 KiB a sample the loop wins (64x3x224², one thread: float32
+  2.0x clone's time out of place and 1.0x in place, against 3.8x and 3.6x for the selection; uint8 3.7x and 2.4x
+  against 5.3x); at 48 KiB (64x3x64² float32, 64x3x128² uint8) the two are within noise of each other. In place,
+  samples are written along the partner permutation's cycles (:func:`_write_order`), so few boxes are set aside.
 """
 
 from __future__ import annotations
