@@ -12,7 +12,7 @@ Groups, trained in this order:
 - ``core``: none, CutMix (alpha 1, p 0.5: the paper's CIFAR recipe), CutMix p 1, Mixup (alpha 1, p 1), Cutout
   (16 px, p 1) at 200 epochs, seeds 0, 1, 2 (seed-major, so a seed's table lands whole);
 - ``crossover``: none and CutMix at 100, 50 and 25 epochs, each its own cosine schedule, seeds 0 and 1;
-- ``ablations``: at 100 epochs, seeds 0 and 1: the paper's Table-8 variants (centre-Gaussian box, fixed 16x16
+- ``ablations``: at 100 epochs, seeds 0 and 1: the paper's CIFAR-100 CutMix variants (centre-Gaussian box, fixed 16x16
   box, one-hot label, scheduled probability, complete label), alpha 0.5 and 2, feature-level CutMix after each
   stage, per-sample boxes. Their reference is the crossover's 100-epoch none / CutMix pair.
 

@@ -141,11 +141,43 @@ HEADER = ["arm", "seeds", "final test err (%)", "best test err (%)", "clean trai
           "train-batch err (%)", "final vs reference (pts)", "wall (min)"]
 
 
-def arm_table(runs: list[dict[str, Any]], methods: Sequence[str], epochs: int, reference: str) -> str:
+# Variants outside the paper's ablations (no claim to test).
+NOT_IN_PAPER = ("none", "cutmix-per-sample")
+
+
+def verdict(arm: dict[int, dict[str, Any]], ref: dict[int, dict[str, Any]]) -> str:
+    """Whether the paper's ablation ordering (no variant beats the original CutMix) holds for one variant.
+
+    Over the paired seeds: "holds" when the variant is behind on every seed by more than the pairs' sd on average,
+    "does not hold" when it is ahead the same way, "within spread" otherwise; one seed decides nothing.
+    """
+    seeds = sorted(set(arm) & set(ref))
+    if len(seeds) < 2:
+        return f"{len(seeds)} paired seed: undecided"
+    diffs = [final_err(arm[s]) - final_err(ref[s]) for s in seeds]
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    if all(d > 0 for d in diffs) and mean > sd:
+        return "holds (CutMix ahead)"
+    if all(d < 0 for d in diffs) and -mean > sd:
+        return "does not hold (variant ahead)"
+    return "within spread"
+
+
+def arm_table(runs: list[dict[str, Any]], methods: Sequence[str], epochs: int, reference: str,
+              verdicts: bool = False) -> str:
+    """One row per method with finished runs; ``verdicts`` adds the paper-ordering column of :func:`verdict`."""
     ref = pick(runs, reference, epochs)
-    rows = [_row(f"{m}: {WHAT.get(m, m)}", pick(runs, m, epochs), None if m == reference else ref)
-            for m in methods if pick(runs, m, epochs)]
-    return table(HEADER, rows) if rows else "(no finished runs yet)"
+    rows = []
+    for m in methods:
+        by_seed = pick(runs, m, epochs)
+        if not by_seed:
+            continue
+        row = _row(f"{m}: {WHAT.get(m, m)}", by_seed, None if m == reference else ref)
+        if verdicts:
+            row.append("–" if m == reference or m in NOT_IN_PAPER else verdict(by_seed, ref))
+        rows.append(row)
+    header = [*HEADER, "paper: no variant beats CutMix"] if verdicts else HEADER
+    return table(header, rows) if rows else "(no finished runs yet)"
 
 
 def crossover_table(runs: list[dict[str, Any]]) -> str:
@@ -259,7 +291,7 @@ def render(results: Path) -> str:
         "## Crossover: none vs CutMix by budget",
         crossover_table(runs),
         "## Ablations, 100 epochs (reference: CutMix α 1, p 0.5 at 100 epochs)",
-        arm_table(runs, ablation_methods, 100, "cutmix"),
+        arm_table(runs, ablation_methods, 100, "cutmix", verdicts=True),
         "Figures: " + (", ".join(figures(runs, results)) or "none yet"),
     ]) + "\n"
     (results / "tables.md").write_text(text)

@@ -1,0 +1,117 @@
+"""The CIFAR-5k study scripts: the run queue (skip, resume, restart, slots), the plan's names, the tables' paired
+differences and the ablation verdicts, from files shaped like the ones ``cutmix train`` writes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    """Import a file of scripts/ as a module (scripts/ is not a package; the scripts import each other by name)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+
+runqueue = _script("runqueue")
+tables = _script("tables_5k")
+study = _script("cifar10_5k")
+
+
+def _result(folder: Path, name: str, final: float, *, epochs: int = 100, wall_s: float = 600.0) -> None:
+    """The small files of one finished run: evaluations at every 5th epoch ending at ``final`` (a fraction)."""
+    evaluated = [{"epoch": e, "val_top1_err": final + 0.01 * (epochs - e) / epochs, "train_eval_top1_err": 0.01}
+                 for e in range(5, epochs + 1, 5)]
+    lines = [{"epoch": e, "train_top1_err": 0.2} for e in range(1, epochs + 1)]
+    for row in evaluated:
+        lines[row["epoch"] - 1].update(row)
+    (folder / f"{name}.metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (folder / f"{name}.summary.json").write_text(json.dumps({"wall_time_s": wall_s}))
+    (folder / f"{name}.config.json").write_text(json.dumps({"epochs": epochs}))
+
+
+def _runs(tmp_path: Path, arms: dict[str, list[float]]) -> dict[str, dict[int, dict]]:
+    for method, errs in arms.items():
+        for seed, err in enumerate(errs):
+            _result(tmp_path, f"{method}-e100-s{seed}", err)
+    runs = tables.load(tmp_path)
+    return {m: tables.pick(runs, m, 100) for m in arms}
+
+
+@pytest.mark.parametrize(("errs", "expected"), [
+    ([0.26, 0.262], "holds (CutMix ahead)"),            # behind by 1.0 and 1.2 points, sd 0.14
+    ([0.24, 0.238], "does not hold (variant ahead)"),
+    ([0.26, 0.245], "within spread"),                    # behind on both seeds, but mean 0.75 < sd 0.35
+    ([0.26, 0.24], "within spread"),                     # one seed each way
+    ([0.26], "1 paired seed: undecided"),
+])
+def test_ablation_verdict_needs_every_seed_and_more_than_the_spread(tmp_path, errs, expected):
+    by = _runs(tmp_path, {"cutmix": [0.25, 0.25], "cutmix-gaussian": errs})
+    assert tables.verdict(by["cutmix-gaussian"], by["cutmix"]) == expected
+
+
+def test_tables_pair_by_seed_and_mark_what_the_paper_does_not_claim(tmp_path):
+    _runs(tmp_path, {"none": [0.27, 0.28], "cutmix": [0.25, 0.255], "cutmix-fixed": [0.26, 0.266],
+                     "cutmix-per-sample": [0.24, 0.25]})
+    text = tables.render(tmp_path)
+    rows = {line.split(":")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    fixed = rows["cutmix-fixed"].split(" | ")
+    assert fixed[1:3] == ["0,1", "26.30 ± 0.42"]
+    assert fixed[6] == "1.05 ± 0.07 (0/2 lower)"  # paired with CutMix by seed: +1.0 and +1.1 points
+    assert fixed[-1].rstrip(" |") == "holds (CutMix ahead)"
+    assert rows["cutmix-per-sample"].rstrip(" |").endswith("| –")  # not one of the paper's variants
+    assert "| -2.25 ± 0.35 (2/2 lower) |" in text  # crossover: CutMix - none at 100 epochs, -2.0 and -2.5
+    assert (tmp_path / "tables.md").read_text() == text
+
+
+def test_every_planned_run_has_a_described_method_and_a_unique_name():
+    jobs = study.plan(Path("data"))
+    names = [j.name for j in jobs]
+    assert len(names) == len(set(names)) == 49
+    for name in names:
+        method = tables.NAME.match(name)["method"]
+        assert method in tables.WHAT, name
+    assert names.index("cutmix-e100-s1") < names.index("cutmix-gaussian-e100-s0")  # the reference lands first
+
+
+def test_queue_states_and_commands(tmp_path):
+    job = runqueue.Job("cutmix-s0", ("--mix", "cutmix", "--seed", "0"))
+    run = tmp_path / job.name
+    assert runqueue.state(run) == "new"
+    assert runqueue.command(job, tmp_path) == [sys.executable, "-m", "cutmix", "train", "--mix", "cutmix", "--seed",
+                                               "0", "--out", str(tmp_path), "--name", "cutmix-s0"]
+    run.mkdir()
+    assert runqueue.state(run) == "broken"
+    (run / "last.pt").write_bytes(b"")
+    assert runqueue.state(run) == "resume"
+    assert runqueue.command(job, tmp_path) == [sys.executable, "-m", "cutmix", "train", "--resume", str(run)]
+    (run / "summary.json").write_text("{}")
+    assert runqueue.state(run) == "done"
+
+
+def test_queue_trains_skips_what_is_done_and_restarts_a_broken_run(tmp_path):
+    tiny = ("--model", "resnet8", "--train-samples", "64", "--val-samples", "32", "--epochs", "1",
+            "--batch-size", "32", "--no-progress", "--device", "cpu", "--threads", "1", "--mix", "none")
+    jobs = [runqueue.Job("a", tiny), runqueue.Job("b", tiny)]
+    (tmp_path / "b").mkdir()  # stopped before its first checkpoint: started again from scratch
+    (tmp_path / "b" / "stale").write_text("x")
+    assert runqueue.run_queue(jobs, tmp_path, slots=2, poll=0.2) == 0
+    assert [runqueue.state(tmp_path / n) for n in ("a", "b")] == ["done", "done"]
+    assert not (tmp_path / "b" / "stale").exists()
+    assert json.loads((tmp_path / "environment.json").read_text())["cpus"] >= 1
+    logs = (tmp_path / "a.log").read_text()
+    assert runqueue.run_queue(jobs, tmp_path, slots=2, poll=0.2) == 0  # nothing left: nothing trains again
+    assert (tmp_path / "a.log").read_text() == logs
