@@ -20,3 +20,18 @@ def test_import_loads_no_optional_package(statement):
             "assert not loaded, loaded")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("statement", [
+    "import cutmix.data",  # the CIFAR recipe and the builtin sets need no torchvision
+    "from cutmix.cli import main; main(['train', '--help'])",  # nor does the command line's parser
+])
+def test_torchvision_loads_only_with_the_imagenet_pipelines(statement):
+    code = ("import contextlib, io, sys\nwith contextlib.redirect_stdout(io.StringIO()), "
+            f"contextlib.suppress(SystemExit):\n    {statement}\n"
+            "assert 'torchvision' not in sys.modules, 'torchvision was imported'\n"
+            "from cutmix.data import Lighting, eval_transform\n"  # the lazy names still resolve, to the pipelines
+            "assert Lighting.__module__ == 'cutmix.data.imagenet' and 'torchvision' in sys.modules\n"
+            "assert callable(eval_transform)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -14,14 +14,7 @@ import os
 from pathlib import Path
 
 from cutmix.data.archive import load_images
-from cutmix.data.augment import (
-    Lighting,
-    crop_flip,
-    crop_flip_params,
-    eval_transform,
-    imagenet_train_transform,
-    random_crop_flip,
-)
+from cutmix.data.augment import crop_flip, crop_flip_params, random_crop_flip
 from cutmix.data.cifar import CIFAR_NAMES, load_cifar
 from cutmix.data.folder import FolderDataset, Skipped, collate_skipping
 from cutmix.data.imageset import ImageSet
@@ -35,6 +28,18 @@ from cutmix.data.shapes import (
     segmentation_classes,
 )
 from cutmix.data.source import IMAGE_EXTENSIONS, CorruptImageError, MixedSizeError
+
+# The ImageNet pipelines import torchvision (about two seconds): loaded at their first use, not with this package.
+_IMAGENET = ("Lighting", "eval_transform", "imagenet_train_transform")
+
+
+def __getattr__(name: str) -> object:
+    if name in _IMAGENET:
+        from cutmix.data import imagenet
+
+        return getattr(imagenet, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CIFAR_NAMES",
