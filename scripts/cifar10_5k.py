@@ -19,6 +19,7 @@ Groups, trained in this order:
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --slots 2     # everything, two runs at a time
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --groups core
     python scripts/cifar10_5k.py list --out ~/runs/cifar10-5k
+    python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --only cutmix-onehot-e100-s1,cutmix-fixed-e100-s1
     python scripts/cifar10_5k.py collect --out ~/runs/cifar10-5k --results results/cifar10-5k
 
 Run directories are named ``METHOD-sSEED`` at 200 epochs and ``METHOD-eEPOCHS-sSEED`` otherwise. ``collect``
@@ -84,6 +85,16 @@ def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
     return jobs
 
 
+def run_names(parser: argparse.ArgumentParser, flag: str, value: str, jobs: list[Job], groups: tuple[str, ...]
+              ) -> list[str]:
+    """The run names of a comma list, each checked against the planned jobs (a typo would silently run nothing)."""
+    names = [n for n in value.split(",") if n]
+    unknown = sorted(set(names) - {j.name for j in jobs})
+    if unknown:
+        parser.error(f"{flag}: no run named {', '.join(unknown)} in the groups {', '.join(groups)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["run", "list", "collect"])
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=2, help="runs at a time (OUT/.slots overrides it while running)")
     parser.add_argument("--first", default="", help="comma list of run names to train before the rest, in this order "
                         "(to land what matters most when time is short)")
+    parser.add_argument("--only", default="", help="comma list of run names: run, list or collect just these, in "
+                        "this order (e.g. the runs a fresh machine still lacks)")
     parser.add_argument("--results", default=str(ROOT / "results" / "cifar10-5k"), help="collect: where to copy")
     args = parser.parse_args(argv)
     groups = tuple(g for g in args.groups.split(",") if g)
@@ -100,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--groups: unknown {', '.join(sorted(set(groups) - set(GROUPS)))}; known: {', '.join(GROUPS)}")
     out = Path(args.out).expanduser().resolve()
     jobs = plan(find_data(args.data) if args.action == "run" else Path("DATA"), groups)
-    first = [n for n in args.first.split(",") if n]
-    unknown = sorted(set(first) - {j.name for j in jobs})
-    if unknown:
-        parser.error(f"--first: no run named {', '.join(unknown)} in the groups {', '.join(groups)}")
+    first = run_names(parser, "--first", args.first, jobs, groups)
     jobs.sort(key=lambda j: first.index(j.name) if j.name in first else len(first))
+    only = run_names(parser, "--only", args.only, jobs, groups)
+    if only:
+        jobs = sorted((j for j in jobs if j.name in only), key=lambda j: only.index(j.name))
     if args.action == "list":
         for j in jobs:
             print(f"{state(out / j.name):7s} {j.name}")

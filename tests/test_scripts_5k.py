@@ -87,6 +87,21 @@ def test_every_planned_run_has_a_described_method_and_a_unique_name():
     assert names.index("cutmix-e100-s1") < names.index("cutmix-gaussian-e100-s0")  # the reference lands first
 
 
+def test_only_and_first_pick_and_order_runs_and_name_a_typo(tmp_path, capsys):
+    (tmp_path / "cutmix-fixed-e100-s1").mkdir()
+    (tmp_path / "cutmix-fixed-e100-s1" / "last.pt").write_bytes(b"")
+    assert study.main(["list", "--out", str(tmp_path), "--groups", "ablations",
+                       "--only", "cutmix-onehot-e100-s1,cutmix-fixed-e100-s1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["new     cutmix-onehot-e100-s1", "resume  cutmix-fixed-e100-s1"]
+    assert study.main(["list", "--out", str(tmp_path), "--first", "cutmix-a2-e100-s1"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 49 and listed[0] == "new     cutmix-a2-e100-s1"
+    with pytest.raises(SystemExit) as exit_info:
+        study.main(["list", "--out", str(tmp_path), "--groups", "ablations", "--only", "cutmix-onehot-s1"])
+    assert exit_info.value.code == 2
+    assert "--only: no run named cutmix-onehot-s1 in the groups ablations" in capsys.readouterr().err
+
+
 def test_queue_states_and_commands(tmp_path):
     job = runqueue.Job("cutmix-s0", ("--mix", "cutmix", "--seed", "0"))
     run = tmp_path / job.name
