@@ -38,10 +38,8 @@ from torch import Tensor
 
 from cutmix import sampling
 from cutmix._checks import check_alpha, check_choice, check_fraction, check_generator, check_int
-
-KINDS = ("uniform", "gaussian", "fixed")
-PLACEMENTS = ("clip", "inside")
-ROUNDINGS = ("exact", "reference")
+from cutmix._choices import BOX_KINDS as KINDS
+from cutmix._choices import PLACEMENTS, ROUNDINGS
 
 
 def _check_size(height: object, width: object) -> None:

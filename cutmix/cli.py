@@ -84,7 +84,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def add_timm_aliases(p: argparse.ArgumentParser) -> None:
     """timm ``train.py``'s mixing flags, accepted as aliases of ours (see :func:`timm_alias_settings`)."""
-    from cutmix.integrations.timm import timm_flags
+    from cutmix.integrations.timm_flags import timm_flags
 
     g = p.add_argument_group("timm aliases", "timm train.py's mixing flags, mapped onto the settings above with "
                              "timm's defaults (--mixup-prob 1, --smoothing 0.1) where they apply")
@@ -105,7 +105,7 @@ def timm_alias_settings(args: argparse.Namespace) -> dict[str, object]:
     ``cutmix+mixup`` (timm's ``--mixup-switch-prob`` is the chance of CutMix; ours is the chance of Mixup);
     ``--mixup-mode elem`` mixes per sample. What has no exact counterpart here is refused by name.
     """
-    from cutmix.integrations.timm import timm_flags
+    from cutmix.integrations.timm_flags import timm_flags
     from cutmix.train.errors import UsageError
 
     given = {f.dest: getattr(args, f"timm_{f.dest}") for f in timm_flags() if getattr(args, f"timm_{f.dest}", None)
@@ -311,12 +311,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """``cutmix bench [OPTIONS]`` (the op benchmarks) with the subcommand ``cutmix bench step [OPTIONS]``."""
+BENCH_HELP = "op benchmarks (cutmix bench --help) and CutMix's share of a training step (cutmix bench step --help)"
+
+
+def _bench_parser(sub: argparse._SubParsersAction, *, arguments: bool) -> argparse.ArgumentParser:
+    """``cutmix bench [OPTIONS]`` (the op benchmarks) with the subcommand ``cutmix bench step [OPTIONS]``.
+
+    The flags come from the benchmark modules, which import torch, so they are added only when the command line
+    names ``bench`` (``arguments``): ``cutmix --help`` and the other commands parse without torch.
+    """
+    if not arguments:
+        return sub.add_parser("bench", help=BENCH_HELP)
     from cutmix.bench import ops, step
 
-    p = sub.add_parser("bench", help="op benchmarks (cutmix bench --help) and CutMix's share of a training step "
-                       "(cutmix bench step --help)", description=(ops.__doc__ or "").split("\n\n")[0],
+    p = sub.add_parser("bench", help=BENCH_HELP, description=(ops.__doc__ or "").split("\n\n")[0],
                        epilog="cutmix bench step [OPTIONS]: CutMix's share of a whole training step (see cutmix "
                        "bench step --help)")
     ops.add_arguments(p)
@@ -352,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _eval_parser(sub)
     _report_parser(sub)
     _show_parser(sub)
-    _bench_parser(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
+    _bench_parser(sub, arguments=argv[:1] == ["bench"])  # the top-level parser has no flags but --help
     try:
         args = parser.parse_args(argv)
         if args.command == "bench":  # its own errors (parser.error) are one line too

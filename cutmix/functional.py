@@ -32,9 +32,8 @@ from cutmix._checks import (
     check_same_device,
     check_target_dtype,
 )
+from cutmix._choices import LABEL_MODES
 from cutmix.boxes import box_lambda, check_boxes
-
-LABEL_MODES = ("area", "onehot", "complete")
 
 
 def _lam_tensor(lam: float | Tensor, n: int) -> Tensor:

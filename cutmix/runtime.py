@@ -2,7 +2,8 @@
 crash, progress bars, and the fallback when torch.compile fails.
 
 It sits below :mod:`cutmix.data`, :mod:`cutmix.train` and :mod:`cutmix.evaluate` (and depends on torch only), so
-each of these has one helper per job and none imports another for it.
+each of these has one helper per job and none imports another for it. torch is imported by the two functions
+that use it: the command line reads its settings (which write files atomically) before it pays for torch.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
@@ -27,6 +29,8 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
 
     ``"cuda"`` without an index means this process's ``local_rank``; a CUDA device without CUDA is a ValueError.
     """
+    import torch
+
     if preference == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(preference)
@@ -46,6 +50,8 @@ def seed_for(*parts: int) -> int:
 
 def stream(*parts: int) -> torch.Generator:
     """A CPU generator seeded with :func:`seed_for` of ``parts``: one independent stream per purpose."""
+    import torch
+
     return torch.Generator().manual_seed(seed_for(*parts))
 
 

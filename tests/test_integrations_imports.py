@@ -35,3 +35,48 @@ def test_torchvision_loads_only_with_the_imagenet_pipelines(statement):
             "assert callable(eval_transform)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    (["--help"], 0),
+    (["train", "--help"], 0),
+    (["train", "--epocs", "3"], 2),  # a typo is answered before torch loads
+    (["train", "--mix", "cutmx"], 2),  # so is a bad choice of a setting whose names the ops define
+    (["eval", "--help"], 0),
+    (["report", "--help"], 0),
+    (["show", "--help"], 0),
+])
+def test_the_command_line_parses_without_torch(argv, status):
+    code = ("import contextlib, io, sys\nfrom cutmix.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            f"    status = main({argv!r})\n"
+            f"assert status == {status}, status\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_package_names_load_at_first_use():
+    code = ("import sys, cutmix\nassert 'torch' not in sys.modules\n"
+            "assert set(cutmix.__all__) <= set(dir(cutmix))\n"
+            "from cutmix import CutMix, boxes\n"
+            "import cutmix.transforms\n"
+            "assert CutMix is cutmix.transforms.CutMix and cutmix.CutMix is CutMix and boxes is cutmix.boxes\n"
+            "assert all(getattr(cutmix, name) is not None for name in cutmix.__all__)\n"
+            "try:\n    cutmix.CutMixx\nexcept AttributeError as err:\n"
+            "    assert str(err) == \"module 'cutmix' has no attribute 'CutMixx'\", err\n"
+            "else:\n    raise AssertionError('no AttributeError')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_settings_offer_the_names_the_ops_accept():
+    from cutmix import boxes, functional
+    from cutmix.data import augment
+    from cutmix.run import config as cfg
+
+    choices = {path: s.spec.choices for path, s in cfg.all_settings().items()}
+    assert choices["mix.box"] == boxes.KINDS == ("uniform", "gaussian", "fixed")
+    assert choices["mix.placement"] == boxes.PLACEMENTS and choices["mix.rounding"] == boxes.ROUNDINGS
+    assert choices["mix.label"] == functional.LABEL_MODES == ("area", "onehot", "complete")
+    assert choices["data.pad_mode"] == augment.PADDING_MODES

@@ -9,8 +9,7 @@ import torch
 from torch import Tensor
 
 from cutmix._checks import check_choice
-
-PADDING_MODES = ("zeros", "reflect")
+from cutmix._choices import PADDING_MODES
 
 
 def _check_batch(images: object) -> Tensor:

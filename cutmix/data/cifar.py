@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from cutmix._checks import check_choice
+from cutmix._choices import CIFAR_NAMES
 from cutmix.data.imageset import ImageSet
 
-CIFAR_NAMES = ("cifar10", "cifar100")
 CIFAR_SPLITS = {"train": True, "test": False, "val": False}  # CIFAR has no validation split: "val" is the test set
 
 

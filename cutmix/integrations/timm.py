@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -48,6 +47,7 @@ from cutmix import functional as F
 from cutmix import sampling
 from cutmix._checks import check_positive_int
 from cutmix.boxes import box_lambda
+from cutmix.integrations.timm_flags import _FLAGS, TimmFlag, add_timm_flags, timm_flags  # noqa: F401 (re-exported)
 
 MODES = ("batch", "pair", "elem")
 
@@ -370,49 +370,6 @@ def _as_chw(array: Any, layout: str, i: int) -> Any:
     elif layout == "HWC" and array.ndim == 3:
         array = array.transpose(2, 0, 1)
     return np.ascontiguousarray(array)
-
-
-# -- timm's train.py flags ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimmFlag:
-    """One of timm's ``train.py`` mixing flags: its name, ``argparse`` destination, type, default and help."""
-
-    flag: str
-    dest: str
-    type: type
-    default: Any
-    help: str
-    nargs: str | None = None
-
-
-_FLAGS = (
-    TimmFlag("--mixup", "mixup", float, 0.0, "mixup alpha, mixup enabled if > 0"),
-    TimmFlag("--cutmix", "cutmix", float, 0.0, "cutmix alpha, cutmix enabled if > 0"),
-    TimmFlag("--cutmix-minmax", "cutmix_minmax", float, None,
-             "cutmix min/max ratio, overrides alpha and enables cutmix if set", nargs="+"),
-    TimmFlag("--mixup-prob", "mixup_prob", float, 1.0,
-             "probability of performing mixup or cutmix when either/both is enabled"),
-    TimmFlag("--mixup-switch-prob", "mixup_switch_prob", float, 0.5,
-             "probability of switching to cutmix when both mixup and cutmix enabled"),
-    TimmFlag("--mixup-mode", "mixup_mode", str, "batch", 'how to apply mixup/cutmix params: "batch", "pair" or "elem"'),
-    TimmFlag("--mixup-off-epoch", "mixup_off_epoch", int, 0, "turn off mixup after this epoch, disabled if 0"),
-    TimmFlag("--smoothing", "smoothing", float, 0.1, "label smoothing"),
-)
-
-
-def timm_flags() -> tuple[TimmFlag, ...]:
-    """timm ``train.py``'s mixing flags with timm's defaults (the ones :func:`mixup_from_flags` reads)."""
-    return _FLAGS
-
-
-def add_timm_flags(parser: argparse.ArgumentParser | Any) -> None:
-    """Add timm's mixing flags to an ``argparse`` parser (or argument group), with timm's defaults."""
-    for f in _FLAGS:
-        kwargs: dict[str, Any] = {"type": f.type, "default": f.default, "dest": f.dest,
-                                  "help": f"{f.help} (timm; default: {f.default})"}
-        if f.nargs is not None:
-            kwargs["nargs"] = f.nargs
-        parser.add_argument(f.flag, **kwargs)
 
 
 def mixup_from_flags(

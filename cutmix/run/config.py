@@ -17,11 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cutmix.boxes import KINDS as BOX_KINDS
-from cutmix.boxes import PLACEMENTS, ROUNDINGS
-from cutmix.data.augment import PADDING_MODES
-from cutmix.data.cifar import CIFAR_NAMES
-from cutmix.functional import LABEL_MODES
+from cutmix._choices import BOX_KINDS, CIFAR_NAMES, LABEL_MODES, PADDING_MODES, PLACEMENTS, ROUNDINGS
 from cutmix.run.settings import (
     Setting,
     SettingError,
