@@ -197,53 +197,87 @@ def crossover_table(runs: list[dict[str, Any]]) -> str:
 
 
 def figures(runs: list[dict[str, Any]], results: Path) -> list[str]:
+    """Draw the study's figures into ``results`` (those with runs to show); their file names."""
     try:
         from cutmix.viz._mpl import pyplot, save
     except ImportError:
         return []
     plt = pyplot()
     made = []
+    for name, draw in (("core-curves.png", _core_figure), ("crossover.png", _crossover_figure),
+                       ("ablations.png", _ablation_figure)):
+        fig = draw(runs, plt)
+        if fig is not None:
+            made.append(str(save(fig, results / name).name))
+    return made
+
+
+def _core_figure(runs: list[dict[str, Any]], plt: Any) -> Any:
     core = {m: pick(runs, m, 200) for m in CORE}
-    if any(core.values()):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for method, by_seed in core.items():
-            if not by_seed:
-                continue
-            epochs = [m["epoch"] for m in _evaluated(next(iter(by_seed.values())))]
-            curves = [[m["val_top1_err"] * 100 for m in _evaluated(r)] for r in by_seed.values()]
-            n = min(len(c) for c in curves)
-            ax.plot(epochs[:n], [statistics.fmean(c[i] for c in curves) for i in range(n)],
-                    label=f"{method} ({len(curves)} seeds)", marker=".")
-        ax.set(xlabel="epoch", ylabel="test top-1 error (%), mean over seeds", ylim=(15, 50),
-               title="CIFAR-10, 5 000 training images, ResNet-20, 200 epochs")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        made.append(str(save(fig, results / "core-curves.png").name))
-    fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(10, 4))
-    plotted = False
-    for method in ("none", "cutmix"):
-        points = [(e, pick(runs, method, e)) for e in (25, 50, 100, 200)]
-        points = [(e, rs) for e, rs in points if rs]
-        if not points:
+    if not any(core.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method, by_seed in core.items():
+        if not by_seed:
             continue
-        plotted = True
-        errs = [[final_err(r) * 100 for r in rs.values()] for _, rs in points]
+        epochs = [m["epoch"] for m in _evaluated(next(iter(by_seed.values())))]
+        curves = [[m["val_top1_err"] * 100 for m in _evaluated(r)] for r in by_seed.values()]
+        n = min(len(c) for c in curves)
+        ax.plot(epochs[:n], [statistics.fmean(c[i] for c in curves) for i in range(n)],
+                label=f"{method} ({len(curves)} seeds)", marker=".")
+    ax.set(xlabel="epoch", ylabel="test top-1 error (%), mean over seeds", ylim=(15, 50),
+           title="CIFAR-10, 5 000 training images, ResNet-20, 200 epochs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def _crossover_figure(runs: list[dict[str, Any]], plt: Any) -> Any:
+    points = {m: [(e, pick(runs, m, e)) for e in (25, 50, 100, 200)] for m in ("none", "cutmix")}
+    points = {m: [(e, rs) for e, rs in p if rs] for m, p in points.items()}
+    if not any(points.values()):
+        return None
+    fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(10, 4))
+    for method, at in points.items():
+        errs = [[final_err(r) * 100 for r in rs.values()] for _, rs in at]
         means = [statistics.fmean(v) for v in errs]
         sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in errs]
-        walls = [statistics.fmean(wall_minutes(r) for r in rs.values()) for _, rs in points]
-        ax_e.errorbar([e for e, _ in points], means, yerr=sds, marker="o", capsize=3, label=method)
+        walls = [statistics.fmean(wall_minutes(r) for r in rs.values()) for _, rs in at]
+        ax_e.errorbar([e for e, _ in at], means, yerr=sds, marker="o", capsize=3, label=method)
         ax_t.errorbar(walls, means, yerr=sds, marker="o", capsize=3, label=method)
-    if plotted:
-        ax_e.set(xscale="log", xlabel="epochs (each its own cosine schedule)", ylabel="final test top-1 error (%)")
-        ax_t.set(xscale="log", xlabel="wall-clock per run (min, 1 CPU thread)", ylabel="final test top-1 error (%)")
-        for ax in (ax_e, ax_t):
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.suptitle("Where CutMix starts to pay: none vs CutMix by budget (mean ± sd over seeds)")
-        made.append(str(save(fig, results / "crossover.png").name))
-    else:
-        plt.close(fig)
-    return made
+    ax_e.set(xscale="log", xlabel="epochs (each its own cosine schedule)", ylabel="final test top-1 error (%)")
+    ax_t.set(xscale="log", xlabel="wall-clock per run (min, 1 CPU thread)", ylabel="final test top-1 error (%)")
+    for ax in (ax_e, ax_t):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Where CutMix starts to pay: none vs CutMix by budget (mean ± sd over seeds)")
+    return fig
+
+
+def _ablation_figure(runs: list[dict[str, Any]], plt: Any) -> Any:
+    """Each variant's final error per seed (dots, mean as a bar) against CutMix's and the baseline's at 100 epochs."""
+    variants = [(m, pick(runs, m, 100)) for m in WHAT if m not in CORE]
+    variants = [(m, rs) for m, rs in variants if rs]
+    if not variants:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(variants) + 1.8))
+    for colour, ref in (("tab:blue", "cutmix"), ("tab:grey", "none")):
+        errs = [final_err(r) * 100 for r in pick(runs, ref, 100).values()]
+        if errs:
+            mean, sd = statistics.fmean(errs), statistics.stdev(errs) if len(errs) > 1 else 0.0
+            ax.axvspan(mean - sd, mean + sd, color=colour, alpha=0.2, lw=0)
+            ax.axvline(mean, color=colour, lw=1, label=f"{ref}, {len(errs)} seeds: mean ± sd")
+    for y, (_, by_seed) in enumerate(variants):
+        errs = [final_err(r) * 100 for r in by_seed.values()]
+        ax.scatter(errs, [y] * len(errs), color="black", s=16, zorder=3)
+        ax.plot([statistics.fmean(errs)] * 2, [y - 0.3, y + 0.3], color="black", lw=2)
+    ax.set_yticks(range(len(variants)), [f"{m} ({len(rs)} seed{'s' * (len(rs) > 1)})" for m, rs in variants])
+    ax.invert_yaxis()
+    ax.set(xlabel="final test top-1 error (%): one dot per seed, bar = mean",
+           title="Ablations at 100 epochs (CIFAR-10, 5 000 images, ResNet-20)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
 
 
 def _eval_values(e: dict[str, Any]) -> list[float]:

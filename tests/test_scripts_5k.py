@@ -75,6 +75,10 @@ def test_tables_pair_by_seed_and_mark_what_the_paper_does_not_claim(tmp_path):
     assert rows["cutmix-per-sample"].rstrip(" |").endswith("| –")  # not one of the paper's variants
     assert "| -2.25 ± 0.35 (2/2 lower) |" in text  # crossover: CutMix - none at 100 epochs, -2.0 and -2.5
     assert (tmp_path / "tables.md").read_text() == text
+    # 100-epoch runs only: the crossover and ablation figures are drawn, the 200-epoch curves are not
+    assert text.rstrip().endswith("Figures: crossover.png, ablations.png")
+    assert (tmp_path / "ablations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "core-curves.png").exists()
 
 
 def test_every_planned_run_has_a_described_method_and_a_unique_name():
