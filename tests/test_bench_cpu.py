@@ -46,3 +46,30 @@ def test_op_benchmark_defaults_per_device(capsys):
     out = capsys.readouterr().out
     assert "| 4x3x8x8 | bfloat16 | 1 | sample | cutout |" in out
     assert ops.CUDA_SHAPES == ((256, 3, 32, 32), (128, 3, 224, 224)) and set(ops.CUDA_DTYPES) == set(ops.DTYPES)
+
+
+def test_the_where_reference_is_a_per_sample_cutmix():
+    """The benchmark's plain anchor mixes what it claims: each image takes one partner's pixels inside one box,
+    and its target weighs the partner's label by exactly the share of pixels taken."""
+    from cutmix.bench import ops
+
+    n, h, w = 16, 12, 10
+    x = torch.arange(n * 3 * h * w, dtype=torch.float32).reshape(n, 3, h, w)  # every pixel of every sample differs
+    out, targets = ops.where_reference(x, torch.arange(n), n, torch.Generator().manual_seed(3))
+    assert torch.allclose(targets.sum(1), torch.ones(n))
+    mixed = 0
+    for i in range(n):
+        taken = (out[i] != x[i]).all(0)  # [H, W]: all channels from elsewhere, or none
+        assert torch.equal(taken, (out[i] != x[i]).any(0))
+        if not taken.any():
+            assert targets[i, i] == 1
+            continue
+        mixed += 1
+        rows, cols = taken.any(1).nonzero().flatten(), taken.any(0).nonzero().flatten()
+        assert taken.sum() == len(rows) * len(cols) == (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)  # a box
+        others = targets[i].clone()
+        others[i] = 0
+        partner = int(others.argmax())
+        assert torch.equal(out[i][:, taken], x[partner][:, taken])
+        assert targets[i, partner].item() == pytest.approx(taken.sum().item() / (h * w), abs=1e-6)
+    assert mixed >= n // 2

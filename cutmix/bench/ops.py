@@ -130,6 +130,28 @@ def _anchors(num_classes: int) -> dict[str, Callable[..., object]]:
     return found
 
 
+def where_reference(x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                    g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample CutMix (alpha 1) in a dozen lines of plain torch: one mask, one ``torch.where``, no checks.
+
+    The anchor for the library's fixed cost per call: what its sampling, validation and layout-aware kernels cost
+    beside the simplest correct version. Beta(1, 1) is uniform, so lambda is one ``rand``.
+    """
+    n, _, h, w = x.shape
+    cut = (1.0 - torch.rand(n, generator=g, dtype=torch.float64)).sqrt()
+    cw, ch = (cut * w).round().long(), (cut * h).round().long()
+    cx, cy = torch.randint(w, (n,), generator=g), torch.randint(h, (n,), generator=g)
+    x0, x1 = (cx - cw // 2).clamp(0, w), (cx - cw // 2 + cw).clamp(0, w)
+    y0, y1 = (cy - ch // 2).clamp(0, h), (cy - ch // 2 + ch).clamp(0, h)
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    inside = (rows >= y0[:, None, None]) & (rows < y1[:, None, None]) & (cols >= x0[:, None, None]) & (
+        cols < x1[:, None, None])
+    perm = torch.randperm(n, generator=g)
+    keep = (1.0 - (x1 - x0) * (y1 - y0) / (h * w)).float()[:, None]
+    one_hot = torch.nn.functional.one_hot(y, num_classes).float()
+    return torch.where(inside[:, None], x[perm], x), keep * one_hot + (1.0 - keep) * one_hot[perm]
+
+
 def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[str, str], Callable[[], object]]:
     """(mode, name) -> a zero-argument callable that mixes the batch once."""
     n, _, h, w = x.shape
@@ -158,6 +180,7 @@ def methods(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[tuple[st
         ("batch", "reference inplace"): reference_inplace,
         ("batch", "cutmix"): lambda: ours["batch"](x, y),
         ("batch", "cutmix inplace"): lambda: ours["batch-inplace"](work, y),
+        ("sample", "reference where"): lambda: where_reference(x, y, num_classes, g),
         ("sample", "cutmix"): lambda: ours["sample"](x, y),
         ("sample", "cutmix inplace"): lambda: ours["sample-inplace"](work, y),
         ("sample", FUSED): lambda: ours["sample-fused"](x, y),
@@ -236,8 +259,9 @@ def summary_table(rows: list[Row]) -> str:
     for r in rows:
         cells.setdefault((r.shape, r.dtype, r.threads), {})[f"{r.mode}: {r.method}"] = r
     wanted = ("bound: clone", "bound: copy_ (no allocation)", "batch: reference inplace", "batch: cutmix",
-              "batch: cutmix inplace", "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)", "sample: cutmix",
-              "sample: cutmix inplace", f"sample: {FUSED}", "sample: timm Mixup(elem)")
+              "batch: cutmix inplace", "batch: torchvision v2.CutMix", "batch: timm Mixup(batch)",
+              "sample: reference where", "sample: cutmix", "sample: cutmix inplace", f"sample: {FUSED}",
+              "sample: timm Mixup(elem)")
     columns = [c for c in wanted if any(c in cell for cell in cells.values())]
     lines = ["| shape | dtype | thr | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(columns)]
     for (shape, dtype, threads), cell in cells.items():
