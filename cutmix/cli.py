@@ -172,8 +172,9 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train, resume, or print the presets or the resolved configuration (those two, and a bad setting, answer
+    before the training modules, and with them torch, are imported)."""
     from cutmix.run import config as cfg
-    from cutmix.train.engine import plan_resume, train
 
     if args.list_presets:
         names = cfg.preset_names()
@@ -185,6 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.preset:
             raise ValueError("--preset cannot be combined with --resume: a run keeps its own settings")
         changes = given_settings(args)
+        from cutmix.train.engine import plan_resume, train
+
         if args.print_config:
             print(json.dumps(cfg.to_dict(plan_resume(args.resume, changes).config), indent=2))
             return 0
@@ -194,6 +197,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(cfg.to_dict(cfg.resolve_paths(config)), indent=2))
         return 0
+    from cutmix.train.engine import train
+
     result = train(config)
     return 130 if result.interrupted else 0
 

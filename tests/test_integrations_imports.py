@@ -42,6 +42,9 @@ def test_torchvision_loads_only_with_the_imagenet_pipelines(statement):
     (["train", "--help"], 0),
     (["train", "--epocs", "3"], 2),  # a typo is answered before torch loads
     (["train", "--mix", "cutmx"], 2),  # so is a bad choice of a setting whose names the ops define
+    (["train", "--set", "mix.alpha=-1"], 2),  # and a value out of range
+    (["train", "--list-presets"], 0),
+    (["train", "--print-config"], 0),
     (["eval", "--help"], 0),
     (["report", "--help"], 0),
     (["show", "--help"], 0),
