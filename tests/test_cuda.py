@@ -79,3 +79,13 @@ def test_cpu_partners_and_boxes_work_with_cuda_images():
     gpu, targets = F.cutmix(images.cuda(), torch.arange(4).cuda(), boxes=boxes, index=index, num_classes=4)
     cpu, _ = F.cutmix(images, torch.arange(4), boxes=boxes, index=index, num_classes=4)
     assert torch.equal(gpu.cpu(), cpu) and targets.is_cuda
+
+
+def test_the_benchmarks_where_reference_runs_on_cuda_with_the_cpu_draws():
+    from cutmix.bench import ops
+
+    x = torch.rand(8, 3, 12, 10)
+    y = torch.arange(8)
+    cpu = ops.where_reference(x, y, 8, torch.Generator().manual_seed(0))
+    gpu = ops.where_reference(x.cuda(), y.cuda(), 8, torch.Generator().manual_seed(0))
+    assert gpu[0].is_cuda and torch.equal(gpu[0].cpu(), cpu[0]) and torch.allclose(gpu[1].cpu(), cpu[1])

@@ -143,12 +143,13 @@ def where_reference(x: torch.Tensor, y: torch.Tensor, num_classes: int,
     cx, cy = torch.randint(w, (n,), generator=g), torch.randint(h, (n,), generator=g)
     x0, x1 = (cx - cw // 2).clamp(0, w), (cx - cw // 2 + cw).clamp(0, w)
     y0, y1 = (cy - ch // 2).clamp(0, h), (cy - ch // 2 + ch).clamp(0, h)
-    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
-    inside = (rows >= y0[:, None, None]) & (rows < y1[:, None, None]) & (cols >= x0[:, None, None]) & (
-        cols < x1[:, None, None])
-    perm = torch.randperm(n, generator=g)
-    keep = (1.0 - (x1 - x0) * (y1 - y0) / (h * w)).float()[:, None]
+    keep = 1.0 - (x1 - x0) * (y1 - y0) / (h * w)
+    x0, y0, x1, y1, keep = (t.to(x.device)[:, None, None] for t in (x0, y0, x1, y1, keep.float()))
+    rows, cols = torch.arange(h, device=x.device)[:, None], torch.arange(w, device=x.device)
+    inside = (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
+    perm = torch.randperm(n, generator=g).to(x.device)
     one_hot = torch.nn.functional.one_hot(y, num_classes).float()
+    keep = keep[:, :, 0]
     return torch.where(inside[:, None], x[perm], x), keep * one_hot + (1.0 - keep) * one_hot[perm]
 
 
