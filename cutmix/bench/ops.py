@@ -143,13 +143,12 @@ def where_reference(x: torch.Tensor, y: torch.Tensor, num_classes: int,
     cx, cy = torch.randint(w, (n,), generator=g), torch.randint(h, (n,), generator=g)
     x0, x1 = (cx - cw // 2).clamp(0, w), (cx - cw // 2 + cw).clamp(0, w)
     y0, y1 = (cy - ch // 2).clamp(0, h), (cy - ch // 2 + ch).clamp(0, h)
-    keep = 1.0 - (x1 - x0) * (y1 - y0) / (h * w)
-    x0, y0, x1, y1, keep = (t.to(x.device)[:, None, None] for t in (x0, y0, x1, y1, keep.float()))
+    keep = (1.0 - (x1 - x0) * (y1 - y0) / (h * w)).float().to(x.device)[:, None]  # [N, 1]: own label's weight
+    x0, y0, x1, y1 = (t.to(x.device)[:, None, None] for t in (x0, y0, x1, y1))
     rows, cols = torch.arange(h, device=x.device)[:, None], torch.arange(w, device=x.device)
     inside = (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
     perm = torch.randperm(n, generator=g).to(x.device)
     one_hot = torch.nn.functional.one_hot(y, num_classes).float()
-    keep = keep[:, :, 0]
     return torch.where(inside[:, None], x[perm], x), keep * one_hot + (1.0 - keep) * one_hot[perm]
 
 

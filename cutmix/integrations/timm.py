@@ -47,7 +47,7 @@ from cutmix import functional as F
 from cutmix import sampling
 from cutmix._checks import check_positive_int
 from cutmix.boxes import box_lambda
-from cutmix.integrations.timm_flags import _FLAGS, TimmFlag, add_timm_flags, timm_flags  # noqa: F401 (re-exported)
+from cutmix.integrations.timm_flags import TimmFlag, add_timm_flags, timm_flags  # noqa: F401 (public here too)
 
 MODES = ("batch", "pair", "elem")
 
@@ -385,8 +385,8 @@ def mixup_from_flags(
     raw = vars(values) if isinstance(values, argparse.Namespace) else values
     if not isinstance(raw, Mapping):
         raise TypeError(f"values must be an argparse.Namespace or a mapping, got {type(values).__name__}")
-    v = {f.dest: raw.get(f.dest, f.default) for f in _FLAGS}
-    for f in _FLAGS:  # values that arrive as None (an unset CLI alias) mean timm's default
+    v = {f.dest: raw.get(f.dest, f.default) for f in timm_flags()}
+    for f in timm_flags():  # values that arrive as None (an unset CLI alias) mean timm's default
         if v[f.dest] is None:
             v[f.dest] = f.default
     if not (v["mixup"] > 0 or v["cutmix"] > 0 or v["cutmix_minmax"] is not None):
