@@ -239,6 +239,8 @@ def _crossover_figure(runs: list[dict[str, Any]], plt: Any) -> Any:
         return None
     fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(10, 4))
     for method, at in points.items():
+        if not at:
+            continue
         errs = [[final_err(r) * 100 for r in rs.values()] for _, rs in at]
         means = [statistics.fmean(v) for v in errs]
         sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in errs]
