@@ -62,6 +62,7 @@ def test_the_command_line_parses_without_torch(argv, status):
 def test_the_package_names_load_at_first_use():
     code = ("import sys, cutmix\nassert 'torch' not in sys.modules\n"
             "assert set(cutmix.__all__) <= set(dir(cutmix))\n"
+            "assert sorted(cutmix.__all__) == sorted([*cutmix._EXPORTS, *cutmix._SUBMODULES])\n"  # lists agree
             "from cutmix import CutMix, boxes\n"
             "import cutmix.transforms\n"
             "assert CutMix is cutmix.transforms.CutMix and cutmix.CutMix is CutMix and boxes is cutmix.boxes\n"
