@@ -21,6 +21,7 @@ Groups, trained in this order:
     python scripts/cifar10_5k.py list --out ~/runs/cifar10-5k
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --only cutmix-onehot-e100-s1,cutmix-fixed-e100-s1
     python scripts/cifar10_5k.py collect --out ~/runs/cifar10-5k --results results/cifar10-5k
+    touch ~/runs/cifar10-5k/.drain      # while running: finish the runs in progress, start no more
 
 Run directories are named ``METHOD-sSEED`` at 200 epochs and ``METHOD-eEPOCHS-sSEED`` otherwise. ``collect``
 copies each finished run's small files (metrics, summary, config, curves, eval.json) into ``--results`` and

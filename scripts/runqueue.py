@@ -6,6 +6,8 @@ most ``slots`` runs train at once; the number is read again every few seconds fr
 exists, so it can be lowered while the machine is needed for something else (``echo 1 > OUT/.slots``): the newest
 run is then stopped with SIGTERM, which saves ``last.pt`` at a step boundary, and continues later from there.
 Killing the queue itself (Ctrl-C, SIGTERM) stops its runs the same way; running the same command again carries on.
+To let the running runs finish without starting new ones (before a machine is handed back), create ``OUT/.drain``
+(``touch OUT/.drain``): the queue exits once its runs are done; remove the file before running it again.
 """
 
 from __future__ import annotations
@@ -124,12 +126,16 @@ def run_queue(jobs: Sequence[Job], out: Path, slots: int = 1, poll: float = 5.0)
                        and state(out / j.name) != "done"]
             if not pending and not running:
                 break
+            draining = (out / ".drain").exists()
+            if draining and not running:
+                print(f"== drained ({out / '.drain'}): {len(pending)} run(s) not started", flush=True)
+                break
             want = _slots(out, slots)
             while len(running) > want:  # fewer slots: stop the newest run, it resumes later
                 name = list(running)[-1]
                 print(f"== {name}: pausing (slots lowered to {want})", flush=True)
                 _stop(running.pop(name))
-            while len(running) < want and pending:
+            while len(running) < want and pending and not draining:
                 job = pending.pop(0)
                 if state(out / job.name) == "broken":  # stopped before its first checkpoint
                     shutil.rmtree(out / job.name)

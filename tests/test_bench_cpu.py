@@ -1,8 +1,12 @@
-"""The benchmarks on a CPU: the step benchmark's share of a step, its eager fallback, the op benchmark's defaults."""
+"""The benchmarks on a CPU: the step benchmark's share of a step, its eager fallback, the op benchmark's defaults,
+the per-sample floor benchmark's self-check."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,3 +77,16 @@ def test_the_where_reference_is_a_per_sample_cutmix():
         assert torch.equal(out[i][:, taken], x[partner][:, taken])
         assert targets[i, partner].item() == pytest.approx(taken.sum().item() / (h * w), abs=1e-6)
     assert mixed >= n // 2
+
+
+def test_the_floor_benchmark_checks_its_parts_and_prints_them():
+    """benchmarks/sample_floor.py times the op's own box copies (it checks them against the per-pixel selection
+    first) and prints one row per dtype and layout with the box share of the batch."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sample_floor.py"
+    done = subprocess.run([sys.executable, str(script), "--shape", "8,3,9,13", "--min-time", "0.01"],
+                          capture_output=True, text=True, check=True)
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| uint8 |")
+            or line.startswith("| float32 |")]
+    assert [r[1] for r in rows] == ["nchw", "channels_last", "nchw", "channels_last"], done.stdout
+    for r in rows:
+        assert 0.0 < float(r[2]) < 1.0 and r[3].endswith("(1.00×)") and "".join(r).count("×") == 6

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,25 @@ def test_queue_trains_skips_what_is_done_and_restarts_a_broken_run(tmp_path):
     logs = (tmp_path / "a.log").read_text()
     assert runqueue.run_queue(jobs, tmp_path, slots=2, poll=0.2) == 0  # nothing left: nothing trains again
     assert (tmp_path / "a.log").read_text() == logs
+
+
+def test_queue_drains_lets_the_running_run_finish_and_starts_no_other(tmp_path, capsys):
+    tiny = ("--model", "resnet8", "--train-samples", "64", "--val-samples", "32", "--epochs", "1",
+            "--batch-size", "32", "--no-progress", "--device", "cpu", "--threads", "1", "--mix", "none")
+    jobs = [runqueue.Job("a", tiny), runqueue.Job("b", tiny)]
+
+    def drain_once_a_starts() -> None:
+        while not (tmp_path / "a.log").exists():
+            time.sleep(0.02)
+        (tmp_path / ".drain").touch()
+
+    writer = threading.Thread(target=drain_once_a_starts)
+    writer.start()
+    assert runqueue.run_queue(jobs, tmp_path, slots=1, poll=0.2) == 0
+    writer.join()
+    assert [runqueue.state(tmp_path / n) for n in ("a", "b")] == ["done", "new"]
+    out = capsys.readouterr().out
+    assert "== a: starting" in out and "== b:" not in out and "1 run(s) not started" in out
+    (tmp_path / ".drain").unlink()
+    assert runqueue.run_queue(jobs, tmp_path, slots=1, poll=0.2) == 0
+    assert runqueue.state(tmp_path / "b") == "done"
