@@ -6,8 +6,9 @@ beside ``x.clone()``, round-robin in one process (``cutmix.bench.ops.time_all``)
 partners (one draw, so every part copies the same bytes):
 
 * ``draws + targets``: the transform's sampling and target mixing alone (``CutMix.sample`` + ``mixed_targets``);
-* ``views``: the two ``as_strided`` views per sample that the loop builds;
-* ``box copies``: the loop's ``copy_`` calls alone, on views built beforehand;
+* ``views``: the two views per sample that the loop builds, as NumPy slices of the batch's memory (what the
+  loop uses where NumPy is installed) and as torch ``as_strided`` tensors (without NumPy);
+* ``box copies``: the loop's copies alone, on views built beforehand, NumPy's assignment and torch's ``copy_``;
 * ``same bytes, contiguous``: one contiguous copy of as many bytes as the boxes hold (what a kernel that
   reads and writes each box byte once, with no per-row cost, would take);
 * ``full op``: ``CutMix(per_sample=True, inplace=True)`` end to end.
@@ -23,6 +24,7 @@ and run with cold caches.
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -30,6 +32,7 @@ from cutmix import CutMix, _ops
 from cutmix.bench.ops import steady_allocator, time_all
 
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+VIEWS = ("numpy", "torch")
 
 
 def cell(shape: tuple[int, ...], dtype: torch.dtype, fmt: str, min_time: float) -> dict[str, float]:
@@ -48,33 +51,32 @@ def cell(shape: tuple[int, ...], dtype: torch.dtype, fmt: str, min_time: float) 
 
     box_list, partners = boxes.tolist(), index.tolist()
     work = [(i, partners[i], b) for i, b in enumerate(box_list) if i != partners[i] and _ops.nonempty(b)]
-    view = _ops._box_viewer(x)
-    check = x.clone()  # the parts copy the op's bytes: into a copy, the loop equals the per-pixel selection
-    write = _ops._box_viewer(check)
-    for i, j, b in work:
-        write(i, b).copy_(view(j, b))
-    if not torch.equal(check, _ops.select_boxes(x, _ops.gather(x, index), boxes, inplace=False, scratch=True)):
-        raise AssertionError("the timed box copies do not reproduce the op")
+    expected = _ops.select_boxes(x, _ops.gather(x, index), boxes, inplace=False, scratch=True)
+    fns: dict[str, object] = {"clone": x.clone, "draws + targets": draws_targets}
+    box_bytes = 0
+    for kind in VIEWS:
+        view = _ops._box_viewer(x, numpy=kind == "numpy")
+        check = x.clone()  # the parts copy the op's bytes: into a copy, the loop equals the per-pixel selection
+        write = _ops._box_viewer(check, numpy=kind == "numpy")
+        for i, j, b in work:
+            _ops._copy(write(i, b), view(j, b))
+        if not torch.equal(check, expected):
+            raise AssertionError(f"the timed box copies ({kind} views) do not reproduce the op")
 
-    def views() -> object:
-        return [(view(i, b), view(j, b)) for i, j, b in work]
+        def views(view=view) -> list[tuple[object, object]]:
+            return [(view(i, b), view(j, b)) for i, j, b in work]
 
-    pairs = views()
+        pairs = views()
 
-    def box_copies() -> None:
-        for dst, src in pairs:
-            dst.copy_(src)
+        def box_copies(pairs=pairs) -> None:
+            for dst, src in pairs:
+                _ops._copy(dst, src)
 
-    box_bytes = sum(dst.numel() for dst, _ in pairs) * x.element_size()
+        fns[f"views, {kind}"], fns[f"box copies, {kind}"] = views, box_copies
+        box_bytes = sum(math.prod(dst.shape) for dst, _ in pairs) * x.element_size()
     flat_src, flat_dst = torch.empty(box_bytes, dtype=torch.uint8), torch.empty(box_bytes, dtype=torch.uint8)
-    fns = {
-        "clone": x.clone,
-        "draws + targets": draws_targets,
-        "views": views,
-        "box copies": box_copies,
-        "same bytes, contiguous": lambda: flat_dst.copy_(flat_src),
-        "full op": lambda: mix(x, labels),
-    }
+    fns["same bytes, contiguous"] = lambda: flat_dst.copy_(flat_src)
+    fns["full op"] = lambda: mix(x, labels)
     us = time_all(fns, x.device, min_time)
     us["box share"] = box_bytes / (x.numel() * x.element_size())
     return us
@@ -91,7 +93,8 @@ def main() -> None:
     steady_allocator()
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))
-    parts = ("clone", "draws + targets", "views", "box copies", "same bytes, contiguous", "full op")
+    parts = ("clone", "draws + targets", *(f"{p}, {k}" for k in VIEWS for p in ("views", "box copies")),
+             "same bytes, contiguous", "full op")
     print(f"{'x'.join(map(str, shape))}, {args.threads} thread(s); µs (× clone)\n")
     print("| dtype | layout | box share | " + " | ".join(parts) + " |")
     print("|---|---|---:|" + "---:|" * len(parts))

@@ -10,7 +10,8 @@ Speed notes, measured on a CPU (see benchmarks/README.md):
   bit-exact for every dtype (bytes move, no arithmetic happens) and 8 uint8 pixels per instruction. It needs rows
   that are contiguous in memory and no autograd; otherwise ``torch.where`` runs (it is one kernel on a GPU), as it
   does for float32/float64 batches too large for the cache, where one ``where`` pass beats three bitwise ones.
-* Large samples on a CPU skip the per-pixel selection: one copy per sample (an ``as_strided`` view of the box)
+* Large samples on a CPU skip the per-pixel selection: one copy per sample (a view of the box: NumPy's where it is
+  installed, whose slice and assignment cost a fraction of torch's dispatch, else an ``as_strided`` tensor)
   moves only the boxes' bytes, about a third of the batch, where the selection makes about four passes over all
   of it, at a fixed cost of a few µs a sample. From 64 KiB a sample the loop wins (64x3x224², one thread: float32
   2.0x clone's time out of place and 1.0x in place, against 3.8x and 3.6x for the selection; uint8 3.7x and 2.4x
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -174,9 +176,34 @@ def _loops(images: Tensor) -> bool:
     return images.device.type == "cpu" and not needs_grad(images) and sample_bytes >= _LOOP_MIN_SAMPLE_BYTES
 
 
-def _box_viewer(t: Tensor) -> Callable[[int, list[int]], Tensor]:
-    """``view(i, box)``: ``t[i, :, y0:y1, x0:x1]`` as one ``as_strided`` call (indexing dispatches one op per index,
-    2x the time), with the batch's strides read once (a quarter of the remaining per-view cost)."""
+# Same-size integer dtypes that a slice loop sees a batch as in NumPy: bytes are moved, never converted (and NumPy
+# has no bfloat16). A 16-byte element (complex128) keeps torch's views.
+_INT_VIEWS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _as_array(t: Tensor) -> Any | None:
+    """``t``'s memory as a NumPy array of same-size integers (shared, no copy), or None without NumPy.
+
+    Why: the slice loops pay a fixed cost per box, and a NumPy slice plus assignment costs about half of torch's
+    ``as_strided`` plus ``copy_`` dispatch (benchmarks/README.md). torch imports NumPy itself where it is installed.
+    """
+    words = _INT_VIEWS.get(t.element_size())
+    if words is None:
+        return None
+    try:
+        return t.view(words).numpy()
+    except (RuntimeError, TypeError):  # torch built without NumPy, a conjugate view, a tensor subclass that refuses
+        return None
+
+
+def _box_viewer(t: Tensor, numpy: bool = True) -> Callable[[int, list[int]], Any]:
+    """``view(i, box)``: ``t[i, :, y0:y1, x0:x1]`` without a copy, as a NumPy view (:func:`_as_array`; ``numpy``
+    False skips it, for benchmarks), else as a tensor from one ``as_strided`` call (indexing dispatches one op per
+    index, 2x the time) with the batch's strides read once (a quarter of the remaining per-view cost).
+    :func:`_copy` and :func:`_set_aside` take both."""
+    array = _as_array(t) if numpy else None
+    if array is not None:
+        return lambda i, box: array[i, :, box[1]:box[3], box[0]:box[2]]
     sn, sc, sh, sw = t.stride()
     channels, base, strides, as_strided = t.shape[1], t.storage_offset(), (sc, sh, sw), t.as_strided
 
@@ -185,6 +212,19 @@ def _box_viewer(t: Tensor) -> Callable[[int, list[int]], Tensor]:
         return as_strided((channels, y1 - y0, x1 - x0), strides, base + i * sn + y0 * sh + x0 * sw)
 
     return view
+
+
+def _copy(dst: Any, src: Any) -> None:
+    """``dst[...] = src`` for two views of :func:`_box_viewer`."""
+    if isinstance(dst, Tensor):
+        dst.copy_(src)
+    else:
+        dst[...] = src
+
+
+def _set_aside(view: Any) -> Any:
+    """A copy of a :func:`_box_viewer` view, for an in-place write that would overwrite it before it is read."""
+    return view.clone() if isinstance(view, Tensor) else view.copy()
 
 
 def _write_order(partners: list[int]) -> list[int]:
@@ -219,14 +259,14 @@ def _paste_loop(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool) 
     read = _box_viewer(images)
     if inplace:
         rank = {i: r for r, i in enumerate(order)}
-        patches = {i: read(j, box).clone() for i, j, box in work if rank[j] < rank[i] and _overlap(box, boxes_[j])}
+        patches = {i: _set_aside(read(j, box)) for i, j, box in work if rank[j] < rank[i] and _overlap(box, boxes_[j])}
         write = read
     else:
         images, patches = images.clone(), {}
         write = _box_viewer(images)
     for i, j, box in work:
         patch = patches.get(i)
-        write(i, box).copy_(read(j, box) if patch is None else patch)
+        _copy(write(i, box), read(j, box) if patch is None else patch)
     return images
 
 
@@ -238,9 +278,13 @@ def _erase_loop(images: Tensor, boxes: Tensor, value: float, *, inplace: bool) -
     """Per-sample erase, one fill per sample."""
     out = images if inplace else images.clone()
     view = _box_viewer(out)
+    # A NumPy view is filled with the integer of the same bits as ``value`` in the batch's dtype, converted by fill_.
+    fill = torch.empty((), dtype=out.dtype).fill_(value)
+    word = fill.view(_INT_VIEWS[out.element_size()]).item() if out.element_size() in _INT_VIEWS else None
     for i, box in enumerate(boxes.tolist()):
         if nonempty(box):
-            view(i, box).fill_(value)
+            v = view(i, box)
+            v.fill_(fill) if isinstance(v, Tensor) else v.fill(word)
     return out
 
 

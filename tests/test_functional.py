@@ -34,10 +34,13 @@ BOXES = torch.tensor([[1, 2, 6, 5], [0, 0, W, H], [3, 3, 3, 6], [W - 1, H - 1, W
 BATCH_BOX = torch.tensor([2, 1, 11, 6])
 
 
-@pytest.fixture(params=["select", "loop"])
+@pytest.fixture(params=["select", "loop", "loop-torch"])
 def path(request, monkeypatch):
-    """Run a test on both per-sample paths: the per-pixel selection (small samples) and the slice loop (large)."""
-    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 0 if request.param == "loop" else 1 << 62)
+    """Run a test on every per-sample path: the per-pixel selection (small samples) and the slice loop (large),
+    the loop on NumPy views as it runs where NumPy is installed and on torch views as it runs without."""
+    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 1 << 62 if request.param == "select" else 0)
+    if request.param == "loop-torch":
+        monkeypatch.setattr(_ops, "_as_array", lambda t: None)
     return request.param
 
 
@@ -422,12 +425,41 @@ def test_in_place_loop_writes_each_cycle_before_its_partners(monkeypatch):
     n, h, w = len(partners), 9, 7
     images = torch.arange(n * 3 * h * w, dtype=torch.float32).view(n, 3, h, w)
     index = torch.tensor(partners)
-    clones: list[tuple[int, ...]] = []
-    real_clone = torch.Tensor.clone
-    monkeypatch.setattr(torch.Tensor, "clone", lambda t, *a, **k: clones.append(tuple(t.shape)) or real_clone(t))
+    patches: list[tuple[int, ...]] = []
+    real_set_aside = _ops._set_aside
+    monkeypatch.setattr(_ops, "_set_aside", lambda v: patches.append(tuple(v.shape)) or real_set_aside(v))
     out = F.paste(images.clone(), torch.tensor([[0, 0, w, h]] * n), index, inplace=True)
     assert torch.equal(out, images[index])
-    assert len(clones) == 1 + 2  # the caller's copy of the batch, then one patch for each of the two cycles
+    assert patches == [(3, h, w)] * 2  # one patch for each of the two cycles of length > 1
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int8, torch.float16, torch.bfloat16,
+                                   torch.float32, torch.int32, torch.float64, torch.complex64], ids=str)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_slice_loop_sees_the_batch_as_same_size_integers_in_numpy(dtype, layout):
+    """The loop's NumPy view shares the batch's memory, element for element, for dtypes NumPy lacks too
+    (bfloat16): writing through it writes the batch, and the erase value keeps its bits in the batch's dtype."""
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    images = torch.zeros(3, 2, 5, 4, dtype=dtype).contiguous(memory_format=fmt)
+    view = _ops._box_viewer(images)(1, [1, 2, 3, 5])
+    assert not isinstance(view, torch.Tensor) and view.shape == (2, 3, 2)
+    assert view.itemsize == images.element_size()
+    view[...] = 1
+    expected = torch.zeros(3, 2, 5, 4, dtype=torch.int64)
+    expected[1, :, 2:5, 1:3] = 1
+    assert torch.equal(images.view(_ops._INT_VIEWS[images.element_size()]).long(), expected)
+    value = 1.0 if dtype == torch.bool else 3.0 if dtype in (torch.uint8, torch.int8, torch.int32) else -0.1
+    erased = _ops._erase_loop(torch.zeros_like(images), torch.tensor([[1, 2, 3, 5]] * 3), value, inplace=False)
+    assert torch.equal(erased, ref_erase(torch.zeros_like(images), torch.tensor([[1, 2, 3, 5]] * 3), value))
+    assert erased[0, 0, 2, 1].item() == torch.tensor(value, dtype=torch.float64).to(dtype).item()
+
+
+def test_slice_loop_keeps_torch_views_for_16_byte_elements():
+    """complex128 has no same-size NumPy integer: the loop runs on torch views, with the same result."""
+    images = torch.randn(2, 1, 4, 4, dtype=torch.complex128)
+    assert isinstance(_ops._box_viewer(images)(0, [0, 0, 2, 2]), torch.Tensor)
+    out = _ops._paste_loop(images, torch.tensor([[0, 0, 2, 2], [1, 1, 4, 3]]), torch.tensor([1, 0]), inplace=False)
+    assert torch.equal(out, ref_paste(images, torch.tensor([[0, 0, 2, 2], [1, 1, 4, 3]]), torch.tensor([1, 0])))
 
 
 @pytest.mark.parametrize("op", ["paste", "erase"])
