@@ -13,10 +13,12 @@ Speed notes, measured on a CPU (see benchmarks/README.md):
 * Large samples on a CPU skip the per-pixel selection: one copy per sample (a view of the box: NumPy's where it is
   installed, whose slice and assignment cost a fraction of torch's dispatch, else an ``as_strided`` tensor)
   moves only the boxes' bytes, about a third of the batch, where the selection makes about four passes over all
-  of it, at a fixed cost of a few µs a sample. From 64 KiB a sample the loop wins (64x3x224², one thread: float32
-  2.0x clone's time out of place and 1.0x in place, against 3.8x and 3.6x for the selection; uint8 3.7x and 2.4x
-  against 5.3x); at 48 KiB (64x3x64² float32, 64x3x128² uint8) the two are within noise of each other. In place,
-  samples are written along the partner permutation's cycles (:func:`_write_order`), so few boxes are set aside.
+  of it. With NumPy views the fixed cost is about 0.5 µs a box (64 boxes: 33 µs, against 119 µs for torch views),
+  so the loop pays from 4 KiB a sample (128x3x32² float32 in place 0.52 ms against 0.95 ms for the selection;
+  64x3x224² uint8 in place 0.84 ms, 1.13x clone, against 0.98 ms on torch views). Torch views pay from 64 KiB
+  (64x3x224², one thread: float32 2.0x clone out of place and 1.0x in place, against 3.8x and 3.6x for the
+  selection). In place, samples are written along the partner permutation's cycles (:func:`_write_order`), so few
+  boxes are set aside.
 """
 
 from __future__ import annotations
@@ -166,14 +168,17 @@ def _unwords(words: Tensor, like: Tensor) -> Tensor:
 
 
 # -- per-sample slice loops ----------------------------------------------------------------------------------------
-# Samples of at least this many bytes take the slice loop on a CPU (the module docstring has the measurement).
-_LOOP_MIN_SAMPLE_BYTES = 64 << 10
+# Samples of at least this many bytes take the slice loop on a CPU, by the views it would use: NumPy's cost less
+# per box, so they pay from smaller samples (the module docstring has the measurements).
+_LOOP_MIN_SAMPLE_BYTES = {"numpy": 4 << 10, "torch": 64 << 10}
 
 
 def _loops(images: Tensor) -> bool:
     """True when per-sample boxes are cheaper as one slice op per sample than as one selection over the batch."""
+    if images.device.type != "cpu" or needs_grad(images):
+        return False
     sample_bytes = math.prod(images.shape[1:]) * images.element_size()
-    return images.device.type == "cpu" and not needs_grad(images) and sample_bytes >= _LOOP_MIN_SAMPLE_BYTES
+    return sample_bytes >= _LOOP_MIN_SAMPLE_BYTES["numpy" if _as_array(images) is not None else "torch"]
 
 
 # Same-size integer dtypes that a slice loop sees a batch as in NumPy: bytes are moved, never converted (and NumPy

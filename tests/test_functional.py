@@ -34,11 +34,16 @@ BOXES = torch.tensor([[1, 2, 6, 5], [0, 0, W, H], [3, 3, 3, 6], [W - 1, H - 1, W
 BATCH_BOX = torch.tensor([2, 1, 11, 6])
 
 
+def always(threshold: int) -> dict[str, int]:
+    """The slice loop's sample-size thresholds, both views alike (to force one per-sample path)."""
+    return {"numpy": threshold, "torch": threshold}
+
+
 @pytest.fixture(params=["select", "loop", "loop-torch"])
 def path(request, monkeypatch):
     """Run a test on every per-sample path: the per-pixel selection (small samples) and the slice loop (large),
     the loop on NumPy views as it runs where NumPy is installed and on torch views as it runs without."""
-    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 1 << 62 if request.param == "select" else 0)
+    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", always(1 << 62 if request.param == "select" else 0))
     if request.param == "loop-torch":
         monkeypatch.setattr(_ops, "_as_array", lambda t: None)
     return request.param
@@ -141,7 +146,7 @@ def test_paste_property_random_boxes(h, w, n, c, dtype, channels_last, inplace, 
     images = random_images(n, c, h, w, dtype, "channels_last" if channels_last else "nchw", seed=h * 31 + w)
     before = images.clone()
     with pytest.MonkeyPatch.context() as patch:  # either per-sample path
-        patch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", data.draw(st.sampled_from([0, 1 << 62])))
+        patch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", always(data.draw(st.sampled_from([0, 1 << 62]))))
         out = F.paste(images, boxes, index, inplace=inplace)
     _check_inplace_semantics(images, before, out, ref_paste(before, boxes, index), inplace)
 
@@ -415,7 +420,7 @@ def test_paste_per_sample_large_batches(dtype, channels_last, inplace, path):
 def test_in_place_loop_writes_each_cycle_before_its_partners(monkeypatch):
     """In place, a permutation is written cycle by cycle, so that full-image boxes (every pair overlaps) still
     receive their partners' original pixels, and only the last sample of each cycle reads a saved patch."""
-    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", 0)
+    monkeypatch.setattr(_ops, "_LOOP_MIN_SAMPLE_BYTES", always(0))
     partners = [3, 0, 2, 5, 1, 4, 7, 6]  # cycles (0 3 5 4 1), (2), (6 7)
     order = _ops._write_order(partners)
     assert order == [0, 3, 5, 4, 1, 2, 6, 7]
@@ -462,9 +467,11 @@ def test_slice_loop_keeps_torch_views_for_16_byte_elements():
     assert torch.equal(out, ref_paste(images, torch.tensor([[0, 0, 2, 2], [1, 1, 4, 3]]), torch.tensor([1, 0])))
 
 
+@pytest.mark.parametrize("views", ["numpy", "torch"])
 @pytest.mark.parametrize("op", ["paste", "erase"])
-def test_samples_from_64_kib_take_the_slice_loop_on_a_cpu(op, monkeypatch):
-    """The per-sample path follows the bytes of one sample: selection below 64 KiB, one copy per sample above."""
+def test_samples_from_4_kib_take_the_slice_loop_on_a_cpu_64_kib_without_numpy(op, views, monkeypatch):
+    """The per-sample path follows the bytes of one sample: the selection below the threshold, one copy per sample
+    from it; 4 KiB with NumPy views, 64 KiB with torch's (each box costs more there)."""
     calls: list[str] = []
 
     def spy(name: str) -> None:
@@ -478,9 +485,15 @@ def test_samples_from_64_kib_take_the_slice_loop_on_a_cpu(op, monkeypatch):
 
     for name in ("select_boxes", "_paste_loop", "_erase_loop"):
         spy(name)
-    cases = [((128, 170), torch.uint8, False, "select_boxes"), ((128, 171), torch.uint8, False, "loop"),
-             ((64, 86), torch.float32, False, "loop"), ((64, 85), torch.float32, False, "select_boxes"),
-             ((64, 86), torch.float32, True, "select_boxes")]  # autograd keeps the selection
+    if views == "torch":
+        monkeypatch.setattr(_ops, "_as_array", lambda t: None)
+        cases = [((128, 170), torch.uint8, False, "select_boxes"), ((128, 171), torch.uint8, False, "loop"),
+                 ((64, 86), torch.float32, False, "loop"), ((64, 85), torch.float32, False, "select_boxes"),
+                 ((64, 86), torch.float32, True, "select_boxes")]  # autograd keeps the selection
+    else:  # 3 x 32 x 42 bytes is 4 032, 3 x 32 x 43 is 4 128
+        cases = [((32, 42), torch.uint8, False, "select_boxes"), ((32, 43), torch.uint8, False, "loop"),
+                 ((16, 22), torch.float32, False, "loop"), ((16, 21), torch.float32, False, "select_boxes"),
+                 ((16, 22), torch.float32, True, "select_boxes")]
     for hw, dtype, grad, expected in cases:
         images = torch.zeros(2, 3, *hw, dtype=dtype, requires_grad=grad)
         boxes = torch.tensor([[0, 0, 5, 5], [1, 1, 4, 4]])
