@@ -4,6 +4,7 @@ the per-sample floor benchmark's self-check."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,18 @@ def test_the_floor_benchmark_checks_its_parts_and_prints_them():
     assert [r[1] for r in rows] == ["nchw", "channels_last", "nchw", "channels_last"], done.stdout
     for r in rows:
         assert 0.0 < float(r[2]) < 1.0 and r[3].endswith("(1.00×)") and "".join(r).count("×") == 8
+
+
+def test_the_out_of_place_benchmark_checks_every_kernel_and_prints_them():
+    """benchmarks/out_of_place.py checks each kernel against the per-pixel selection before timing it (an odd
+    shape, so boxes reach the edges) and prints one line per dtype, clone first."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "out_of_place.py"
+    done = subprocess.run([sys.executable, str(script), "--shape", "8,3,9,13", "--min-time", "0.01"],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["uint8", "float32"], done.stdout
+    for line in lines:
+        assert line.split(": ")[1].startswith("clone ") and "(1.00x)" in line
+        kernels = re.findall(r"([a-z][a-z, ]*?) [0-9,]+ \([0-9.]+x\)", line.split(": ")[1])
+        assert kernels == ["clone", "library", "interleaved", "interleaved, per channel", "write once",
+                           "whole rows"], line
