@@ -102,7 +102,7 @@ def test_only_and_first_pick_and_order_runs_and_name_a_typo(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["new     cutmix-onehot-e100-s1", "resume  cutmix-fixed-e100-s1"]
     assert study.main(["list", "--out", str(tmp_path), "--first", "cutmix-a2-e100-s1"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 49 and listed[0] == "new     cutmix-a2-e100-s1"
+    assert len(listed) == len(study.plan(Path("data"))) and listed[0] == "new     cutmix-a2-e100-s1"
     with pytest.raises(SystemExit) as exit_info:
         study.main(["list", "--out", str(tmp_path), "--groups", "ablations", "--only", "cutmix-onehot-s1"])
     assert exit_info.value.code == 2
