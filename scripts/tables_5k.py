@@ -186,7 +186,10 @@ def crossover_table(runs: list[dict[str, Any]]) -> str:
         none, mix = pick(runs, "none", epochs), pick(runs, "cutmix", epochs)
         if not none and not mix:
             continue
-        rows.append([str(epochs), ",".join(map(str, sorted(set(none) & set(mix)))) or "–",
+        seeds = sorted(set(none) & set(mix))
+        if seeds:  # every column over the paired seeds, which the second column names
+            none, mix = {s: none[s] for s in seeds}, {s: mix[s] for s in seeds}
+        rows.append([str(epochs), ",".join(map(str, seeds)) or "–",
                      mean_sd([final_err(r) for r in none.values()]), mean_sd([final_err(r) for r in mix.values()]),
                      paired(mix, none), mean_sd([clean_train_err(r) for r in none.values()]),
                      mean_sd([clean_train_err(r) for r in mix.values()]),
