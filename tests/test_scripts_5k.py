@@ -159,3 +159,11 @@ def test_queue_drains_lets_the_running_run_finish_and_starts_no_other(tmp_path, 
     (tmp_path / ".drain").unlink()
     assert runqueue.run_queue(jobs, tmp_path, slots=1, poll=0.2) == 0
     assert runqueue.state(tmp_path / "b") == "done"
+
+
+def test_the_crossover_row_averages_the_paired_seeds_only(tmp_path):
+    """A baseline seed whose CutMix pair has not landed stays out of the crossover row (it would move none's mean
+    and not the paired difference beside it)."""
+    _runs(tmp_path, {"none": [0.27, 0.28, 0.20], "cutmix": [0.25, 0.255]})
+    row = next(line for line in tables.crossover_table(tables.load(tmp_path)).splitlines() if line.startswith("| 100 "))
+    assert row.split(" | ")[1:5] == ["0,1", "27.50 ± 0.71", "25.25 ± 0.35", "-2.25 ± 0.35 (2/2 lower)"]
