@@ -12,7 +12,10 @@ This script times, on one batch, one draw of boxes and partners, round-robin in 
 * ``write once``: each output byte written once, the four strips around the box from the image, the box from the
   partner;
 * ``whole rows``: the box's rows copied whole from the image, then the box from the partner;
-* ``compiled where`` (``fused=True`` as it ships: both operands of a ``torch.where`` loaded for every element),
+* ``native`` (``fused=True`` as it ships on a CPU, :mod:`cutmix._native`): a C kernel that writes each output byte
+  once, whole blocks of rows around the box band and three spans per row of it;
+* ``compiled where`` (``fused=True`` on a GPU, :mod:`cutmix._fused`: both operands of a ``torch.where`` loaded for
+  every element),
   ``compiled masked`` (the partner loaded through ``aten._unsafe_masked_index``, for which inductor emits a masked
   vector load that skips vectors outside the box) and ``compiled gather`` (one ``gather`` with a per-element source
   index: one load per element): ``--compiled`` only, 5–20 s of compilation each.
@@ -31,7 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cutmix import CutMix, _ops
+from cutmix import CutMix, _fused, _native, _ops
 from cutmix.bench.ops import steady_allocator, time_all
 
 
@@ -78,6 +81,10 @@ def gathered(x: Tensor, rows: Tensor, cols: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 0, source.expand_as(x))
 
 
+def _fail(name: str) -> Tensor:
+    raise RuntimeError(f"{name}: the kernel could not be built")
+
+
 def cell(dtype: torch.dtype, shape: tuple[int, ...], compiled: bool, min_time: float) -> dict[str, float]:
     n, _, h, w = shape
     x = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(dtype)
@@ -92,10 +99,11 @@ def cell(dtype: torch.dtype, shape: tuple[int, ...], compiled: bool, min_time: f
         "interleaved, per channel": lambda: interleaved(x, box_list, partners, per_channel=True),
         "write once": lambda: write_once(x, box_list, partners),
         "whole rows": lambda: write_once(x, box_list, partners, whole_rows=True),
+        "native": lambda: _native.paste(x, boxes, index, eager=lambda: _fail("native")),
     }
     if compiled:
         rows, cols = _ops.box_masks(boxes, h, w, x.device)
-        fns["compiled where"] = lambda: _ops.paste(x, boxes, index, fused=True)
+        fns["compiled where"] = lambda: _fused.paste(x, rows, cols, index, eager=lambda: _fail("compiled where"))
         for name, fn in (("compiled masked", masked), ("compiled gather", gathered)):
             kernel = torch.compile(fn, dynamic=True)
             fns[name] = lambda kernel=kernel: kernel(x, rows, cols, index)

@@ -299,7 +299,8 @@ def _erase_loop(images: Tensor, boxes: Tensor, value: float, *, inplace: bool) -
 def paste(images: Tensor, boxes: Tensor | Box, index: Tensor, *, inplace: bool = False, fused: bool = False) -> Tensor:
     """CutMix's image op: each image receives its partner's pixels inside its box (one shared box, or [N, 4]).
 
-    ``fused`` (per-sample boxes, out of place; callers check both) runs :mod:`cutmix._fused`, one compiled pass.
+    ``fused`` (per-sample boxes, out of place; callers check both) runs one pass over memory: :mod:`cutmix._native`
+    on a CPU, :mod:`cutmix._fused` (compiled) elsewhere.
     """
     if fused:
         return _paste_fused(images, boxes, index)
@@ -322,6 +323,10 @@ def _paste_fused(images: Tensor, boxes: Tensor, index: Tensor) -> Tensor:
 
     if not _fused.supports(images):  # autograd or an unusual layout: the eager op is the fused op's definition
         return eager()
+    if images.device.type == "cpu":  # a hand-written pass: inductor's CPU code is slower (cutmix._native says why)
+        from cutmix import _native
+
+        return _native.paste(images, boxes, index, eager)
     rows, cols = box_masks(boxes, images.shape[2], images.shape[3], images.device)
     return _fused.paste(images, rows, cols, index, eager)
 

@@ -58,6 +58,12 @@ def stream(*parts: int) -> torch.Generator:
 TMP_SUFFIX = ".tmp"  # write_atomic's temporary files are ``.NAME.XXXX.tmp`` beside their target
 
 
+def default_cache_dir() -> Path:
+    """``$CUTMIX_CACHE`` if set, else ``~/.cache/cutmix``: decoded datasets and the built CPU kernel."""
+    env = os.environ.get("CUTMIX_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cutmix"
+
+
 def write_atomic(path: str | os.PathLike[str], content: bytes | str | Callable[[IO[bytes]], object]) -> Path:
     """Write ``path`` so that a reader sees the old file or the whole new one, never a torn one.
 

@@ -176,8 +176,8 @@ class CutMix(BatchMix):
     (the released code's truncation, odd sides one pixel short); see :mod:`cutmix.boxes`. ``label``: ``"area"``
     (the paper), ``"onehot"`` or ``"complete"``; see :mod:`cutmix.functional`. ``prob`` may be a float or a schedule
     (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix). ``fused=True`` (with
-    ``per_sample=True``, not in place) pastes in one ``torch.compile``-generated pass, bit-identical to the default
-    eager op; see :func:`cutmix.functional.paste` for its compile cost and fallback.
+    ``per_sample=True``, not in place) pastes in one pass over memory (a C kernel on a CPU, ``torch.compile`` on a
+    GPU), bit-identical to the default eager op; see :func:`cutmix.functional.paste` for its build cost and fallback.
     """
 
     def __init__(

@@ -105,4 +105,4 @@ def test_the_out_of_place_benchmark_checks_every_kernel_and_prints_them():
         assert line.split(": ")[1].startswith("clone ") and "(1.00x)" in line
         kernels = re.findall(r"([a-z][a-z, ]*?) [0-9,]+ \([0-9.]+x\)", line.split(": ")[1])
         assert kernels == ["clone", "library", "interleaved", "interleaved, per channel", "write once",
-                           "whole rows"], line
+                           "whole rows", "native"], line

@@ -1,7 +1,9 @@
 """The fused per-sample paste (``fused=True``): bit-identical to the eager op, its fallback, and its argument checks.
 
-Compiling is slow (seconds per graph), so the cases share the module-level compiled functions of
-:mod:`cutmix._fused`: one graph per (word dtype, layout), reused across batch and image sizes (``dynamic=True``).
+A CPU runs the hand-written kernel of :mod:`cutmix._native`; other devices the compiled select of
+:mod:`cutmix._fused`, which the ``backend`` fixture also runs on the CPU (the only device CI has), so that both are
+held to the eager op. Compiling is slow (seconds per graph), so the cases share the module-level compiled functions
+of :mod:`cutmix._fused`: one graph per (word dtype, layout), reused across batch and image sizes (``dynamic=True``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 
 import cutmix
 import cutmix.functional as F
-from cutmix import _fused
+from cutmix import _fused, _native
+from cutmix._ops import box_masks
 from cutmix.boxes import sample_boxes
 
 # odd, non-square, square, wide: rows and planes of float words (4- and 8-byte dtypes) and integer words
@@ -53,6 +56,27 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and torch.equal(a.view(words), b.view(words))
 
 
+def _compiled_on_cpu(images, boxes, index, eager):
+    rows, cols = box_masks(boxes, images.shape[2], images.shape[3], images.device)
+    return _fused.paste(images, rows, cols, index, eager)
+
+
+@pytest.fixture
+def inductor(monkeypatch):
+    """``fused=True`` through the compiled select on the CPU too: the path a GPU takes."""
+    monkeypatch.setattr(_native, "paste", _compiled_on_cpu)
+
+
+@pytest.fixture(params=["native", "inductor"])
+def backend(request, monkeypatch):
+    """Each fused path in turn; the native kernel must really run (a silent fall-back to the eager op fails)."""
+    if request.param == "inductor":
+        monkeypatch.setattr(_native, "paste", _compiled_on_cpu)
+    else:
+        monkeypatch.setattr(_native, "_fall_back", lambda err: pytest.fail(f"the kernel did not build: {err}"))
+    return request.param
+
+
 def _spy_on_kernels(monkeypatch) -> list[tuple[torch.dtype, tuple[int, ...]]]:
     """Record the word dtype and shape each compiled select receives."""
     seen, real = [], _fused._compiled_for
@@ -65,7 +89,7 @@ def _spy_on_kernels(monkeypatch) -> list[tuple[torch.dtype, tuple[int, ...]]]:
     return seen
 
 
-def test_short_rows_select_planes_and_long_rows_select_rows(monkeypatch):
+def test_short_rows_select_planes_and_long_rows_select_rows(monkeypatch, inductor):
     """Rows under 16 words (32 uint8 pixels: 4 int64 words) run as one row per plane, longer ones as rows."""
     seen = _spy_on_kernels(monkeypatch)
     for dtype in (torch.uint8, torch.float32):
@@ -75,7 +99,7 @@ def test_short_rows_select_planes_and_long_rows_select_rows(monkeypatch):
     assert seen == [(torch.int64, (4, 3, 1, 128)), (torch.float32, (4, 3, 32, 32))]
 
 
-def test_words_follow_the_row_bytes(monkeypatch):
+def test_words_follow_the_row_bytes(monkeypatch, inductor):
     """Float words of the element's size for 4- and 8-byte dtypes; for narrower ones the widest integer that tiles
     the row (uint8 rows of 20, 24 and 19 pixels: int32, int64, uint8; 17 float16s: int16)."""
     seen = _spy_on_kernels(monkeypatch)
@@ -90,7 +114,7 @@ def test_words_follow_the_row_bytes(monkeypatch):
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_fused_paste_is_the_eager_paste_bit_for_bit(dtype, fmt):
+def test_fused_paste_is_the_eager_paste_bit_for_bit(dtype, fmt, backend):
     for k, shape in enumerate(SIZES):
         n, _, h, w = shape
         boxes = _boxes(n, h, w, seed=k)
@@ -111,7 +135,7 @@ def test_fused_paste_is_the_eager_paste_bit_for_bit(dtype, fmt):
         assert _same_bits(fused, F.paste(x, boxes, index)) and fused.stride() == x.stride()
 
 
-def test_fused_paste_takes_any_partner_indices():
+def test_fused_paste_takes_any_partner_indices(backend):
     x = _random((5, 3, 8, 31), torch.float32, torch.contiguous_format, seed=3)
     boxes = _boxes(5, 8, 31, seed=3)
     index = torch.tensor([4, 4, 0, 2, 2])  # not a permutation: one image is the partner of two
@@ -141,7 +165,7 @@ def test_fused_gradients_are_the_eager_gradients(fmt):
     assert torch.count_nonzero(grads[1]) > 0
 
 
-def test_fused_transform_and_functional_match_the_default():
+def test_fused_transform_and_functional_match_the_default(backend):
     x = _random((8, 3, 17, 23), torch.uint8, torch.channels_last, seed=8)
     y = torch.arange(8) % 4
     runs = []
@@ -158,7 +182,7 @@ def test_fused_transform_and_functional_match_the_default():
     assert _same_bits(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_fused_transform_moves_masks_with_the_same_pixels():
+def test_fused_transform_moves_masks_with_the_same_pixels(backend):
     x = _random((8, 3, 17, 23), torch.uint8, torch.channels_last, seed=11)
     y, masks = torch.arange(8) % 4, torch.randint(0, 5, (8, 17, 23))
     runs = [cutmix.CutMix(4, per_sample=True, fused=fused, generator=torch.Generator().manual_seed(12))(x, y, masks)
@@ -173,7 +197,7 @@ def fresh_fused(monkeypatch):
     monkeypatch.setattr(_fused, "_failed", False)
 
 
-def test_compile_failure_warns_once_and_runs_the_eager_op(monkeypatch, fresh_fused):
+def test_compile_failure_warns_once_and_runs_the_eager_op(monkeypatch, fresh_fused, inductor):
     def no_compiler(*args, **kwargs):
         raise RuntimeError("no C++ compiler\nsecond line")
 
@@ -191,7 +215,7 @@ def test_compile_failure_warns_once_and_runs_the_eager_op(monkeypatch, fresh_fus
     assert _same_bits(again, out)
 
 
-def test_failure_at_the_first_compiled_call_falls_back(monkeypatch, fresh_fused):
+def test_failure_at_the_first_compiled_call_falls_back(monkeypatch, fresh_fused, inductor):
     def broken(*args):
         raise RuntimeError("inductor: C++ compile error")
 
@@ -203,7 +227,7 @@ def test_failure_at_the_first_compiled_call_falls_back(monkeypatch, fresh_fused)
     assert _same_bits(out, F.paste(x, boxes, index))
 
 
-def test_the_fallback_warning_from_a_module_names_the_callers_line(monkeypatch, fresh_fused):
+def test_the_fallback_warning_from_a_module_names_the_callers_line(monkeypatch, fresh_fused, inductor):
     """Through ``nn.Module.__call__`` the first frame outside cutmix is torch's, not the user's."""
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: (_ for _ in ()).throw(RuntimeError("no compiler")))
     mix = cutmix.CutMix(alpha=1.0, per_sample=True, fused=True, num_classes=10,
@@ -235,11 +259,12 @@ def test_bad_fused_arguments_are_refused():
 def test_the_default_path_never_imports_the_fused_module():
     code = ("import sys, torch, cutmix\n"
             "cutmix.CutMix(4, per_sample=True)(torch.zeros(4, 3, 8, 8), torch.arange(4))\n"
-            "assert 'cutmix._fused' not in sys.modules and 'torch._dynamo' not in sys.modules, sorted(sys.modules)\n")
+            "assert not {'cutmix._fused', 'cutmix._native', 'torch._dynamo'} & set(sys.modules), "
+            "sorted(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_a_batch_that_starts_inside_its_storage_is_pasted_exactly():
+def test_a_batch_that_starts_inside_its_storage_is_pasted_exactly(backend):
     base = _random((7, 3, 8, 30), torch.uint8, torch.contiguous_format, seed=15)
     x = base.view(-1)[2:2 + 6 * 3 * 8 * 30 // 2].view(6, 3, 8, 15)  # offset 2 bytes: 15-byte rows, misaligned words
     boxes, index = _boxes(6, 8, 15, seed=15), torch.randperm(6)

@@ -15,16 +15,9 @@ from typing import Any
 
 import torch
 
-from cutmix.runtime import write_atomic
+from cutmix.runtime import default_cache_dir, write_atomic
 
 FORMAT_VERSION = 1
-ENV_VAR = "CUTMIX_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """``$CUTMIX_CACHE`` if set, else ``~/.cache/cutmix``."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "cutmix"
 
 
 def fingerprint(path: Path) -> str:

@@ -1,0 +1,125 @@
+"""The CPU kernel behind ``fused=True`` (:mod:`cutmix._native`): exact on every shape, built once into the cache,
+refusing out-of-range input, and warning once before it runs the eager op where it cannot be built."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+import torch
+
+import cutmix.functional as F
+from cutmix import _native
+from cutmix.boxes import sample_boxes
+
+WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _random_bits(shape, dtype, fmt, g) -> torch.Tensor:
+    words = WORDS[torch.empty(0, dtype=dtype).element_size()]
+    info = torch.iinfo(words)
+    return torch.randint(info.min, info.max, shape, generator=g, dtype=torch.int64).to(words).view(dtype).contiguous(
+        memory_format=fmt)
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    words = WORDS[a.element_size()]
+    return a.dtype == b.dtype and a.stride() == b.stride() and torch.equal(a.view(words), b.view(words))
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """An empty cache and no library loaded yet, so that a test sees the build (or its failure)."""
+    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path))
+    monkeypatch.setattr(_native, "_library", None)
+    monkeypatch.setattr(_native, "_failed", False)
+    return tmp_path
+
+
+def test_random_shapes_dtypes_and_layouts_match_the_eager_op():
+    """Single pixels, single rows and columns, one channel, empty and whole-image boxes, self-partners."""
+    g = torch.Generator().manual_seed(0)
+    for case in range(60):
+        n, c, h, w = (int(torch.randint(1, hi, (1,), generator=g)) for hi in (7, 5, 12, 40))
+        dtype = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)[case % 5]
+        fmt = torch.channels_last if case % 2 else torch.contiguous_format
+        x = _random_bits((n, c, h, w), dtype, fmt, g)
+        boxes = sample_boxes(n, h, w, generator=g)
+        boxes[case % n] = torch.tensor([0, 0, w, h]) if case % 3 else torch.tensor([w, h, w, h])
+        index = torch.randint(0, n, (n,), generator=g)  # repeats and i == index[i] included
+        expected = F.paste(x, boxes, index)
+        assert _same_bits(F.paste(x, boxes, index, fused=True), expected), (case, (n, c, h, w), dtype, fmt)
+
+
+def test_two_threads_paste_the_same_bits_as_one():
+    x = _random_bits((32, 3, 96, 96), torch.float32, torch.contiguous_format, torch.Generator().manual_seed(1))
+    boxes, index = sample_boxes(32, 96, 96, generator=torch.Generator().manual_seed(2)), torch.randperm(32)
+    before = torch.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs.append(F.paste(x, boxes, index, fused=True))
+    finally:
+        torch.set_num_threads(before)
+    assert _same_bits(outs[0], outs[1]) and _same_bits(outs[1], F.paste(x, boxes, index))
+
+
+def test_the_kernel_refuses_partners_and_boxes_outside_the_batch():
+    """The functions above it check their arguments; the kernel checks again, so that no input reads or writes
+    outside the two batches."""
+    x = torch.zeros(4, 3, 8, 8)
+    boxes, index = torch.tensor([[0, 0, 4, 4]] * 4), torch.arange(4)
+    for bad_boxes, bad_index, sample in ((boxes, torch.tensor([0, 1, 4, 3]), 2),
+                                         (torch.tensor([[0, 0, 4, 4]] * 3 + [[0, 0, 9, 4]]), index, 3),
+                                         (torch.tensor([[-1, 0, 4, 4]] + [[0, 0, 4, 4]] * 3), index, 0)):
+        with pytest.raises(ValueError, match=f"sample {sample}: partner .* or box .* lies outside the batch of 4 "
+                                             "images of 8x8"):
+            _native.paste(x, bad_boxes, bad_index, eager=lambda: pytest.fail("no eager run"))
+
+
+def test_the_library_is_built_once_into_the_cache(fresh, monkeypatch):
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    boxes, index = torch.tensor([[1, 1, 3, 3], [0, 0, 5, 4]]), torch.tensor([1, 0])
+    assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
+    built = _native.library_path(_native.compiler())
+    assert built.parent == fresh and built.is_file() and os.stat(built).st_mode & 0o777 == 0o644
+    assert [p.name for p in fresh.iterdir()] == [built.name], "no temporary file is left behind"
+
+    monkeypatch.setattr(_native, "_library", None)  # a new process: it loads the cached file, it does not build
+    monkeypatch.setattr(_native, "build", lambda *a: pytest.fail("rebuilt a cached library"))
+    assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
+
+
+def test_the_cache_key_follows_the_source_and_the_compiler(monkeypatch, tmp_path):
+    a = _native.library_path("/usr/bin/cc")
+    assert a != _native.library_path("/usr/bin/clang")
+    edited = tmp_path / "paste.c"
+    edited.write_bytes(_native.SOURCE.read_bytes() + b"\n/* edited */\n")
+    monkeypatch.setattr(_native, "SOURCE", edited)
+    assert _native.library_path("/usr/bin/cc") != a
+
+
+def test_a_failed_build_warns_once_and_runs_the_eager_op(fresh, monkeypatch):
+    monkeypatch.setattr(_native, "compiler", lambda: "/bin/false")
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    boxes, index = sample_boxes(4, 8, 8, generator=torch.Generator().manual_seed(4)), torch.tensor([3, 2, 1, 0])
+    with pytest.warns(RuntimeWarning, match=r"the CPU kernel could not be built \(RuntimeError: /bin/false exited "
+                                            r"with 1\); per-sample CutMix runs the eager op") as seen:
+        out = F.paste(x, boxes, index, fused=True)
+    assert seen[0].filename == __file__, "the warning names the caller's line"
+    assert _same_bits(out, F.paste(x, boxes, index))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _same_bits(F.paste(x, boxes, index, fused=True), out)
+    assert list(fresh.iterdir()) == []
+
+
+def test_no_compiler_is_named_in_the_error(monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(RuntimeError, match="no C compiler found"):
+        _native.compiler()
+    monkeypatch.setenv("CC", "/bin/true")
+    assert _native.compiler() == "/bin/true"
