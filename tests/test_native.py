@@ -13,6 +13,16 @@ import cutmix.functional as F
 from cutmix import _native
 from cutmix.boxes import sample_boxes
 
+
+def _has_compiler() -> bool:
+    try:
+        _native.compiler()
+    except RuntimeError:
+        return False
+    return True
+
+
+needs_cc = pytest.mark.skipif(not _has_compiler(), reason="no C compiler to build the kernel with")
 WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
@@ -37,6 +47,7 @@ def fresh(monkeypatch, tmp_path):
     return tmp_path
 
 
+@needs_cc
 def test_random_shapes_dtypes_and_layouts_match_the_eager_op():
     """Single pixels, single rows and columns, one channel, empty and whole-image boxes, self-partners."""
     g = torch.Generator().manual_seed(0)
@@ -52,6 +63,7 @@ def test_random_shapes_dtypes_and_layouts_match_the_eager_op():
         assert _same_bits(F.paste(x, boxes, index, fused=True), expected), (case, (n, c, h, w), dtype, fmt)
 
 
+@needs_cc
 def test_two_threads_paste_the_same_bits_as_one():
     x = _random_bits((32, 3, 96, 96), torch.float32, torch.contiguous_format, torch.Generator().manual_seed(1))
     boxes, index = sample_boxes(32, 96, 96, generator=torch.Generator().manual_seed(2)), torch.randperm(32)
@@ -66,6 +78,7 @@ def test_two_threads_paste_the_same_bits_as_one():
     assert _same_bits(outs[0], outs[1]) and _same_bits(outs[1], F.paste(x, boxes, index))
 
 
+@needs_cc
 def test_the_kernel_refuses_partners_and_boxes_outside_the_batch():
     """The functions above it check their arguments; the kernel checks again, so that no input reads or writes
     outside the two batches."""
@@ -79,6 +92,7 @@ def test_the_kernel_refuses_partners_and_boxes_outside_the_batch():
             _native.paste(x, bad_boxes, bad_index, eager=lambda: pytest.fail("no eager run"))
 
 
+@needs_cc
 def test_the_library_is_built_once_into_the_cache(fresh, monkeypatch):
     x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
     boxes, index = torch.tensor([[1, 1, 3, 3], [0, 0, 5, 4]]), torch.tensor([1, 0])
