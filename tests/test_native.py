@@ -64,6 +64,23 @@ def test_random_shapes_dtypes_and_layouts_match_the_eager_op():
 
 
 @needs_cc
+@pytest.mark.parametrize("shape, dtype, fmt", [
+    ((3, 3, 70, 250), torch.uint8, torch.contiguous_format),  # 17.5 KiB planes: the row-by-row branch
+    ((3, 3, 40, 110), torch.float32, torch.contiguous_format),
+    ((3, 3, 40, 60), torch.float32, torch.channels_last),  # one 28 KiB plane a sample
+    ((3, 3, 30, 60), torch.uint8, torch.channels_last),  # 5 KiB: the whole-plane branch
+])
+def test_both_plane_branches_match_the_eager_op(shape, dtype, fmt):
+    n, _, h, w = shape
+    g = torch.Generator().manual_seed(5)
+    x = _random_bits(shape, dtype, fmt, g)
+    for boxes in (sample_boxes(n, h, w, generator=g), torch.tensor([[0, 0, w, h], [w - 1, 0, w, 1], [0, h - 1, 1, h]]),
+                  torch.tensor([[0, 5, w, 9], [7, 0, 9, h], [3, 3, 3, 9]])):
+        for index in (torch.tensor([1, 2, 0]), torch.tensor([2, 1, 1])):
+            assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index)), boxes.tolist()
+
+
+@needs_cc
 def test_two_threads_paste_the_same_bits_as_one():
     x = _random_bits((32, 3, 96, 96), torch.float32, torch.contiguous_format, torch.Generator().manual_seed(1))
     boxes, index = sample_boxes(32, 96, 96, generator=torch.Generator().manual_seed(2)), torch.randperm(32)

@@ -4,8 +4,8 @@ Why a C kernel: out of place, an op must read the batch and write a new one (a c
 and then copies each box from its partner, and the compiled ``torch.where`` reads both operands of every element.
 Neither gets near a clone (64x3x224², one thread: eager 2.2x clone for uint8 and 1.5-1.8x for float32; inductor's
 ``where`` 1.4-1.7x for float32 and 7.9x for uint8, whose integer vectors it loads through a stack buffer;
-``benchmarks/out_of_place.py``). ``paste.c`` writes each output byte once, from the image or, inside the box, from
-the partner: whole blocks of rows above and below the box, three spans per row of the box band.
+``benchmarks/out_of_place.py``). ``paste.c`` copies each plane from the image and its box from the partner while those
+bytes are still in cache, so the batch crosses memory once (its comment has the variants measured).
 
 It is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; about
 0.3 s) into the cache of decoded datasets (``$CUTMIX_CACHE``, else ``~/.cache/cutmix``), one file per source,
