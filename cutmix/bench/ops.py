@@ -13,7 +13,8 @@ defaults to the GPU cells (256x3x32x32 and 128x3x224x224 in uint8, bfloat16 and 
 each sample is ``CUDA_CALLS`` back-to-back calls between two synchronisations, as a training loop issues them.
 ``sample: cutmix fused`` is ``CutMix(per_sample=True, fused=True)``, the single pass (a C kernel on a CPU,
 ``torch.compile``'s Triton on a GPU); its build or compile time is paid before timing and printed once per cell
-(``compile: 14 s`` on a GPU; on a CPU under a second at the machine's first build, near 0 from the cache). ``--methods`` times a subset (``clone`` always runs).
+(``compile: 14 s`` on a GPU; on a CPU under a second at the machine's first build, near 0 from the cache).
+``--methods`` times a subset (``clone`` always runs).
 ``cutmix bench step`` (:mod:`cutmix.bench.step`) puts these times in proportion to a whole training step.
 """
 
