@@ -323,7 +323,7 @@ def _paste_fused(images: Tensor, boxes: Tensor, index: Tensor) -> Tensor:
 
     if not _fused.supports(images):  # autograd or an unusual layout: the eager op is the fused op's definition
         return eager()
-    if images.device.type == "cpu":  # a hand-written pass: inductor's CPU code is slower (cutmix._native says why)
+    if images.device.type == "cpu":  # a hand-written pass: inductor's CPU code is 7x slower for uint8 (cutmix._native)
         from cutmix import _native
 
         return _native.paste(images, boxes, index, eager)

@@ -122,9 +122,9 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, *, inplace: bool = False
     """The CutMix image op: each image receives its partner's pixels inside its box.
 
     One box [4] for the batch is a slice copy of the box region only; boxes [N, 4] select per pixel, vectorised.
-    ``fused=True`` (boxes [N, 4], not in place) writes each output pixel once, from the image or its partner:
-    bit-identical to the default, faster on large batches. On a CPU it is a C kernel built with the system's
-    compiler at the first call of the machine (under a second, cached in ``$CUTMIX_CACHE``); elsewhere one
+    ``fused=True`` (boxes [N, 4], not in place) builds the result in one pass over memory, each pixel from the image
+    or its partner: bit-identical to the default, faster on large batches. On a CPU it is a C kernel built with the
+    system's compiler at the first call of the machine (under a second, cached in ``$CUTMIX_CACHE``); elsewhere one
     ``torch.compile``-generated pass, compiled at the first call of each dtype/layout (seconds). Where building or
     compiling fails it warns once and runs the eager op; with autograd recording, or for layouts other than NCHW
     and channels_last, the eager op runs.
