@@ -38,7 +38,7 @@ from cutmix.runtime import default_cache_dir, write_atomic
 
 SOURCE = Path(__file__).with_name("paste.c")
 VERSION = 1  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
-_MIN_BYTES_PER_THREAD = 256 << 10  # below this a thread's start (~20 µs) costs more than it copies
+_MIN_BYTES_PER_THREAD = 256 << 10  # each thread copies at least this much (set by judgement, not tuned)
 _i64, _ptr = ctypes.c_int64, ctypes.c_void_p
 _library: ctypes.CDLL | None = None
 _failed = False  # set once building or loading has failed: every later call runs the eager op
