@@ -12,8 +12,9 @@ This script times, on one batch, one draw of boxes and partners, round-robin in 
 * ``write once``: each output byte written once, the four strips around the box from the image, the box from the
   partner;
 * ``whole rows``: the box's rows copied whole from the image, then the box from the partner;
-* ``native`` (``fused=True`` as it ships on a CPU, :mod:`cutmix._native`): a C kernel that writes each output byte
-  once, whole blocks of rows around the box band and three spans per row of it;
+* ``native`` (``fused=True`` as it ships on a CPU, :mod:`cutmix._native`): a C kernel that copies each plane from
+  the image and its box from the partner while the plane is in cache (``benchmarks/native_variants.py`` times the
+  copy orders tried);
 * ``compiled where`` (``fused=True`` on a GPU, :mod:`cutmix._fused`: both operands of a ``torch.where`` loaded for
   every element),
   ``compiled masked`` (the partner loaded through ``aten._unsafe_masked_index``, for which inductor emits a masked

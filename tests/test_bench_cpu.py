@@ -106,3 +106,18 @@ def test_the_out_of_place_benchmark_checks_every_kernel_and_prints_them():
         kernels = re.findall(r"([a-z][a-z, ]*?) [0-9,]+ \([0-9.]+x\)", line.split(": ")[1])
         assert kernels == ["clone", "library", "interleaved", "interleaved, per channel", "write once",
                            "whole rows", "native"], line
+
+
+def test_the_native_variants_benchmark_checks_each_copy_order_and_prints_it():
+    """benchmarks/native_variants.py builds its variants and the shipped kernel, checks each bit for bit, and prints
+    the build time and one line per shape and dtype."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "native_variants.py"
+    done = subprocess.run([sys.executable, str(script), "--shapes", "8,3,9,13;4,3,80,90", "--min-time", "0.01"],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"build of paste\.c: [0-9.]+ s", lines[0]), done.stdout
+    assert [line.split(":")[0] for line in lines[1:]] == ["8x3x9x13 uint8", "8x3x9x13 float32", "4x3x80x90 uint8",
+                                                         "4x3x80x90 float32"], done.stdout
+    for line in lines[1:]:
+        kernels = re.findall(r"([a-z][a-z, _]*?) [0-9,]+ \([0-9.]+x\)", line.split(": ", 1)[1])
+        assert kernels == ["copy_", "three spans", "whole plane, then box", "rows, then box", "shipped"], line

@@ -9,11 +9,11 @@ bytes are still in cache, so the batch crosses memory once (its comment has the 
 thread, 2026-12-07, two runs: uint8 1.04x / 1.18x clone, float32 1.56x / 1.33x (inductor's ``where`` 7.05x and
 1.42x in the first run).
 
-It is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; about
-0.3 s) into the cache of decoded datasets (``$CUTMIX_CACHE``, else ``~/.cache/cutmix``), one file per source,
-compiler and machine, written atomically, and loaded with ctypes (which releases the GIL during the call). Not
-a torch C++ extension: torch's headers took 157 s to compile here, and need ninja and Python's headers. Where
-building or loading fails, the first call warns once and every call runs the eager op.
+It is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
+0.14-0.15 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
+``~/.cache/cutmix``), one file per source, compiler and machine, written atomically, and loaded with ctypes (which
+releases the GIL during the call). Not a torch C++ extension, which compiles torch's headers and needs ninja and
+Python's headers. Where building or loading fails, the first call warns once and every call runs the eager op.
 """
 
 from __future__ import annotations

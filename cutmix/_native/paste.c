@@ -6,12 +6,13 @@
  * [n, 4] (x0, y0, x1, y1, clipped), index int64 [n]. Built and loaded by cutmix/_native/__init__.py.
  *
  * Planes under SMALL_PLANE bytes are copied whole, then the box rows; larger ones as the blocks of rows above and
- * below the box, then each row of the box band (the row from the image, its box span from the partner). Measured
- * on one thread, kernels interleaved in one process on a loaded VM, 2026-12-07, as multiples of copy_:
- * - copying large planes whole, then the box: 5.2x at 64x3x224² uint8, against 1.02x row by row;
- * - row by row on small planes: 1.05-1.45x the whole-plane time at 32²-128² uint8;
- * - writing each box row once, as three spans (image, partner, image): three calls a row instead of two, 1.11x
- *   at 224² uint8 and 2-6x at 32²-128² uint8; within 3 % of row by row for float32 at 224². */
+ * below the box, then each row of the box band (the row from the image, its box span from the partner).
+ * benchmarks/native_variants.py times the orders (one thread, quiet VM, 2026-12-07, two runs, x copy_): writing
+ * each box row once as three spans (image, partner, image) is the slowest on small images (128x3x32² uint8 5.5x /
+ * 7.2x, against 2.6x / 3.8x whole plane then box and 3.5x / 4.7x row by row); at 128² and 224² the orders lie
+ * within the two runs' spread of each other (1.2-1.7x). The 16 KiB split comes from a run on a loaded VM, where
+ * whole plane then box read 5.2x at 64x3x224² uint8 against 1.02x row by row; the quiet runs do not reproduce
+ * that gap (1.64x / 1.50x against 1.44x / 1.24x). */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
