@@ -7,20 +7,23 @@ Each variant builds the same out-of-place per-sample paste, one plane at a time,
   (each output byte written once, three calls a row);
 * ``whole plane, then box``: the plane copied whole, then each box row's span from the partner;
 * ``rows, then box``: the blocks above and below, then each box-band row whole and its span from the partner;
-* ``shipped``: :func:`cutmix._native.paste` as it ships (whole plane under 16 KiB, rows above), with its output
-  allocation.
+* ``cached stores`` and ``streamed stores``: :func:`cutmix._native.paste` as it ships, with its output allocation,
+  forced to each of its two ways of writing (ordinary stores in the ``rows, then box`` order, whole plane under
+  16 KiB; or non-temporal stores of each output line once, box bands assembled in an 8 KiB buffer). The last
+  column names the one it chooses by size (``_native.STREAM_BYTES``).
 
 The variants are compiled here from the C below with the compiler the library would use; the script also prints
 how long the shipped kernel takes to build into an empty directory. Every variant is checked bit for bit against
 the eager op first. Median µs per call (× ``copy_`` into a preallocated batch).
 
-    python benchmarks/native_variants.py --shapes "64,3,224,224;64,3,128,128;128,3,32,32"
+    python benchmarks/native_variants.py --shapes "64,3,224,224;64,3,160,160;64,3,128,128;64,3,96,96;128,3,32,32"
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import math
 import subprocess
 import tempfile
 import time
@@ -89,20 +92,23 @@ def cell(lib: ctypes.CDLL, dtype: torch.dtype, shape: tuple[int, ...], min_time:
                                  w * size, size, code)
 
     fns = {"copy_": lambda: ref.copy_(x), **{name: variant(name) for name in VARIANTS},
-           "shipped": lambda: _native.paste(x, boxes, index, eager=None)}
+           "cached stores": lambda: _native.paste(x, boxes, index, eager=None, stream=False),
+           "streamed stores": lambda: _native.paste(x, boxes, index, eager=None, stream=True)}
     expected = _ops.select_boxes(x, _ops.gather(x, index), boxes, inplace=False, scratch=True)
     for name in VARIANTS:
         fns[name]()
         if not torch.equal(outs[name], expected):
             raise AssertionError(f"{name} does not reproduce the per-pixel selection")
-    if not torch.equal(fns["shipped"](), expected):
-        raise AssertionError("the shipped kernel does not reproduce the per-pixel selection")
+    for name in ("cached stores", "streamed stores"):
+        if not torch.equal(fns[name](), expected):
+            raise AssertionError(f"the shipped kernel ({name}) does not reproduce the per-pixel selection")
     return time_all(fns, x.device, min_time)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="64,3,224,224;64,3,128,128;128,3,32,32", help="N,C,H,W;...")
+    parser.add_argument("--shapes", default="64,3,224,224;64,3,160,160;64,3,128,128;64,3,96,96;128,3,32,32",
+                        help="N,C,H,W;...")
     parser.add_argument("--dtypes", default="uint8,float32", help="comma-separated")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per kernel and cell, over 8 rounds")
     args = parser.parse_args()
@@ -114,8 +120,11 @@ def main() -> None:
         for shape in (tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")):
             for dtype in args.dtypes.split(","):
                 us = cell(lib, getattr(torch, dtype), shape, args.min_time)
+                big = math.prod(shape) * getattr(torch, dtype).itemsize >= _native.STREAM_BYTES
+                chosen = "streamed" if big and _native.load().cutmix_native_streams() else "cached"
                 print(f"{'x'.join(map(str, shape))} {dtype}: "
-                      + ", ".join(f"{k} {v:,.0f} ({v / us['copy_']:.2f}x)" for k, v in us.items()), flush=True)
+                      + ", ".join(f"{k} {v:,.0f} ({v / us['copy_']:.2f}x)" for k, v in us.items())
+                      + f"; by size: {chosen}", flush=True)
 
 
 if __name__ == "__main__":

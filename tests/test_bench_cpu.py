@@ -119,5 +119,8 @@ def test_the_native_variants_benchmark_checks_each_copy_order_and_prints_it():
     assert [line.split(":")[0] for line in lines[1:]] == ["8x3x9x13 uint8", "8x3x9x13 float32", "4x3x80x90 uint8",
                                                          "4x3x80x90 float32"], done.stdout
     for line in lines[1:]:
-        kernels = re.findall(r"([a-z][a-z, _]*?) [0-9,]+ \([0-9.]+x\)", line.split(": ", 1)[1])
-        assert kernels == ["copy_", "three spans", "whole plane, then box", "rows, then box", "shipped"], line
+        timings, chosen = line.split(": ", 1)[1].rsplit("; by size: ", 1)
+        kernels = re.findall(r"([a-z][a-z, _]*?) [0-9,]+ \([0-9.]+x\)", timings)
+        assert kernels == ["copy_", "three spans", "whole plane, then box", "rows, then box", "cached stores",
+                           "streamed stores"], line
+        assert chosen == "cached", line  # batches far below _native.STREAM_BYTES

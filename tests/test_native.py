@@ -81,6 +81,58 @@ def test_both_plane_branches_match_the_eager_op(shape, dtype, fmt):
 
 
 @needs_cc
+@pytest.mark.parametrize("stream", [False, True])
+def test_cached_and_streamed_stores_match_the_eager_op(stream):
+    """Both ways of writing, forced: odd row lengths (no line alignment), box bands over several 8 KiB chunks, rows
+    wider than the chunk (channels_last, 8 400 B), self-partners, empty and whole-image boxes, two threads."""
+    g = torch.Generator().manual_seed(3)
+    shapes = [((5, 3, 37, 61), torch.uint8, torch.contiguous_format), ((4, 3, 60, 300), torch.float32,
+              torch.contiguous_format), ((3, 3, 9, 700), torch.float32, torch.channels_last),
+              ((4, 2, 50, 45), torch.float16, torch.channels_last), ((6, 1, 33, 129), torch.float64,
+              torch.contiguous_format)]
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for shape, dtype, fmt in shapes:
+                n, _, h, w = shape
+                x = _random_bits(shape, dtype, fmt, g)
+                for _ in range(3):
+                    boxes = sample_boxes(n, h, w, generator=g)
+                    boxes[0], boxes[1] = torch.tensor([0, 0, w, h]), torch.tensor([1, 2, 1, h])
+                    index = torch.randint(0, n, (n,), generator=g)
+                    out = _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"), stream=stream)
+                    assert _same_bits(out, F.paste(x, boxes, index)), (shape, dtype, fmt, boxes.tolist())
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_cc
+def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch):
+    """``stream=None`` streams batches of ``STREAM_BYTES`` or more, where the build has streamed stores."""
+    lib = _native.load()
+    seen = []
+
+    class Spy:
+        def cutmix_native_streams(self):
+            return lib.cutmix_native_streams()
+
+        def cutmix_paste(self, *args):
+            seen.append(args[-1])
+            return lib.cutmix_paste(*args)
+
+    monkeypatch.setattr(_native, "load", lambda: Spy())
+    x = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)  # 1 536 bytes
+    boxes, index = torch.tensor([[0, 0, 4, 4]] * 2), torch.tensor([1, 0])
+    for limit in (1 << 20, 1536, 1537):
+        monkeypatch.setattr(_native, "STREAM_BYTES", limit)
+        _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"))
+    _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"), stream=True)
+    streams = lib.cutmix_native_streams()
+    assert seen == [0, streams, 0, 1]
+
+
+@needs_cc
 def test_two_threads_paste_the_same_bits_as_one():
     x = _random_bits((32, 3, 96, 96), torch.float32, torch.contiguous_format, torch.Generator().manual_seed(1))
     boxes, index = sample_boxes(32, 96, 96, generator=torch.Generator().manual_seed(2)), torch.randperm(32)

@@ -37,8 +37,12 @@ from cutmix._ops import layout
 from cutmix.runtime import default_cache_dir, write_atomic
 
 SOURCE = Path(__file__).with_name("paste.c")
-VERSION = 1  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
+VERSION = 2  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
 _MIN_BYTES_PER_THREAD = 256 << 10  # each thread copies at least this much (set by judgement, not tuned)
+# Batches from this size on are written with streamed stores. Measured on this project's VM (32 MiB L3, one
+# thread, benchmarks/native_variants.py): cached stores win up to 64x3x160² uint8 (4.9 MB) and 64x3x96² float32
+# (7.1 MB), streamed ones from 64x3x128² float32 (12.6 MB) and 64x3x224² uint8 (9.6 MB).
+STREAM_BYTES = 8 << 20
 _i64, _ptr = ctypes.c_int64, ctypes.c_void_p
 _library: ctypes.CDLL | None = None
 _failed = False  # set once building or loading has failed: every later call runs the eager op
@@ -84,7 +88,7 @@ def load() -> ctypes.CDLL:
         if lib.cutmix_native_version() != VERSION:
             raise RuntimeError(f"{path} is version {lib.cutmix_native_version()}, expected {VERSION}")
         lib.cutmix_paste.restype = _i64
-        lib.cutmix_paste.argtypes = [_ptr, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64, ctypes.c_int]
+        lib.cutmix_paste.argtypes = [_ptr, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64, ctypes.c_int, ctypes.c_int]
         _library = lib
     return _library
 
@@ -95,11 +99,14 @@ def _fall_back(err: BaseException) -> None:
     warn_fallback("the CPU kernel could not be built", err)
 
 
-def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tensor]) -> Tensor:
+def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tensor], stream: bool | None = None
+          ) -> Tensor:
     """Per-sample paste of checked CPU images (``cutmix._fused.supports``), boxes [N, 4] and partners [N].
 
     The result has the images' layout (NCHW, or channels_last when the images are). ``eager`` computes the same
-    result with the eager op, for when the kernel cannot be built.
+    result with the eager op, for when the kernel cannot be built. ``stream``: write with streamed stores (the
+    bytes are the same either way); None chooses them for batches of ``STREAM_BYTES`` or more where the build has
+    them (x86).
     """
     if _failed:
         return eager()
@@ -116,9 +123,12 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tens
         images, memory_format=torch.contiguous_format)
     boxes = boxes.to("cpu", torch.int64).contiguous()
     index = index.to("cpu", torch.int64).contiguous()
-    threads = max(1, min(torch.get_num_threads(), images.numel() * size // _MIN_BYTES_PER_THREAD))
+    nbytes = images.numel() * size
+    threads = max(1, min(torch.get_num_threads(), nbytes // _MIN_BYTES_PER_THREAD))
+    if stream is None:
+        stream = nbytes >= STREAM_BYTES and bool(lib.cutmix_native_streams())
     bad = lib.cutmix_paste(images.data_ptr(), out.data_ptr(), boxes.data_ptr(), index.data_ptr(), n, planes, h,
-                           row_bytes, pixel_bytes, threads)
+                           row_bytes, pixel_bytes, threads, int(stream))
     if bad:
         i = bad - 1
         raise ValueError(f"sample {i}: partner {int(index[i])} or box {boxes[i].tolist()} lies outside the batch "
