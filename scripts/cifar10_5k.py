@@ -15,7 +15,8 @@ Groups, trained in this order:
 - ``ablations``: at 100 epochs, seeds 0 and 1: the paper's CIFAR-100 CutMix variants (centre-Gaussian box, fixed 16x16
   box, one-hot label, scheduled probability, complete label), alpha 0.5 and 2, feature-level CutMix after each
   stage, per-sample boxes. Their reference is the crossover's 100-epoch none / CutMix pair;
-- ``seeds``: none and CutMix at 200 epochs, seeds 3 and 4 (the headline pair on five seeds).
+- ``seeds``: none and CutMix at 200 epochs, seeds 3 and 4 (the headline pair on five seeds);
+- ``mixup-seeds``: Mixup at 200 epochs, seeds 3 and 4 (CutMix against Mixup on five seeds).
 
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --slots 2     # everything, two runs at a time
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --groups core
@@ -62,7 +63,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
                                     f"layer{i}") for i in (1, 2, 3)},
     "cutmix-per-sample": (*CUTMIX, "--per-sample"),
 }
-GROUPS = ("core", "crossover", "ablations", "seeds")
+GROUPS = ("core", "crossover", "ablations", "seeds", "mixup-seeds")
 
 
 def run_dir_name(method: str, epochs: int, seed: int) -> str:
@@ -86,6 +87,8 @@ def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
         jobs += [job(m, s, 100, seed, data) for seed in (0, 1) for m, s in VARIANTS.items()]
     if "seeds" in groups:
         jobs += [job(m, ARMS[m], 200, seed, data) for seed in (3, 4) for m in ("none", "cutmix")]
+    if "mixup-seeds" in groups:
+        jobs += [job("mixup", ARMS["mixup"], 200, seed, data) for seed in (3, 4)]
     return jobs
 
 

@@ -86,8 +86,9 @@ def test_tables_pair_by_seed_and_mark_what_the_paper_does_not_claim(tmp_path):
 def test_every_planned_run_has_a_described_method_and_a_unique_name():
     jobs = study.plan(Path("data"))
     names = [j.name for j in jobs]
-    assert len(names) == len(set(names)) == 53
+    assert len(names) == len(set(names)) == 55
     assert [j.name for j in study.plan(Path("data"), ("seeds",))] == ["none-s3", "cutmix-s3", "none-s4", "cutmix-s4"]
+    assert [j.name for j in study.plan(Path("data"), ("mixup-seeds",))] == ["mixup-s3", "mixup-s4"]
     for name in names:
         method = tables.NAME.match(name)["method"]
         assert method in tables.WHAT, name
