@@ -178,6 +178,18 @@ def test_sample_boxes_same_seed_same_boxes_different_seed_different():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("kind", ["uniform", "gaussian", "fixed"])
+@pytest.mark.parametrize("placement", ["clip", "inside"])
+def test_the_shared_size_tensors_stay_unwritten(kind, placement):
+    """The samplers share one ``[width, height]`` tensor per size (made once: it costs an op): a draw that wrote
+    into it would shift every later draw of that size."""
+    first = [B.sample_boxes(16, 20, 30, kind=kind, placement=placement, generator=_gen(s)) for s in range(3)]
+    again = [B.sample_boxes(16, 20, 30, kind=kind, placement=placement, generator=_gen(s)) for s in range(3)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert B._size(30, 20, torch.device("cpu")).tolist() == [30.0, 20.0]
+    assert B._size(30, 20, torch.device("cpu"), torch.int64).tolist() == [30, 20]
+
+
 def test_sample_boxes_per_sample_are_different():
     boxes = B.sample_boxes(32, 32, 32, generator=_gen(7))
     assert len({tuple(b) for b in boxes.tolist()}) >= 28  # collisions are possible, but rare
