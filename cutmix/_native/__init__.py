@@ -5,12 +5,12 @@ and then copies each box from its partner, and the compiled ``torch.where`` read
 Neither gets near a clone (64x3x224², one thread: eager 2.2x clone for uint8 and 1.5-1.8x for float32; inductor's
 ``where`` 1.4-1.7x for float32 and 7.9x for uint8, whose integer vectors it loads through a stack buffer;
 ``benchmarks/out_of_place.py``). ``paste.c`` copies each plane from the image and its box from the partner while those
-bytes are still in cache, so the batch crosses memory once (its comment has the variants measured). Quiet VM, one
-thread, 2026-12-07, two runs: uint8 1.04x / 1.18x clone, float32 1.56x / 1.33x (inductor's ``where`` 7.05x and
-1.42x in the first run).
+bytes are still in cache, so the batch crosses memory once; batches of ``STREAM_BYTES`` or more go out with streamed
+stores, each output line written once (its comment says how). Quiet VM, one thread, 2026-12-07 12:10, two runs:
+uint8 0.74x / 0.99x clone, float32 1.24x / 1.51x (before streamed stores: 1.04x / 1.18x and 1.56x / 1.33x).
 
 It is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
-0.14-0.15 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
+0.12-0.16 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
 ``~/.cache/cutmix``), one file per source, compiler and machine, written atomically, and loaded with ctypes (which
 releases the GIL during the call). Not a torch C++ extension, which compiles torch's headers and needs ninja and
 Python's headers. Where building or loading fails, the first call warns once and every call runs the eager op.
@@ -40,8 +40,9 @@ SOURCE = Path(__file__).with_name("paste.c")
 VERSION = 2  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
 _MIN_BYTES_PER_THREAD = 256 << 10  # each thread copies at least this much (set by judgement, not tuned)
 # Batches from this size on are written with streamed stores. Measured on this project's VM (32 MiB L3, one
-# thread, benchmarks/native_variants.py): cached stores win up to 64x3x160² uint8 (4.9 MB) and 64x3x96² float32
-# (7.1 MB), streamed ones from 64x3x128² float32 (12.6 MB) and 64x3x224² uint8 (9.6 MB).
+# thread, benchmarks/native_variants.py, four runs): cached stores won every run at 64x3x96² float32 (7.1 MB) and
+# below, streamed ones every run from 64x3x128² float32 (12.6 MB); uint8 at 160² and 224² (4.9, 9.6 MB) went
+# either way (benchmarks/README.md, "Cached or streamed stores").
 STREAM_BYTES = 8 << 20
 _i64, _ptr = ctypes.c_int64, ctypes.c_void_p
 _library: ctypes.CDLL | None = None

@@ -12,7 +12,8 @@
  * - streamed stores (x86 SSE2), for large batches: every output line is written once and whole with non-temporal
  *   stores, which skip reading the line in first; the box band is assembled in an L1 buffer CHUNK bytes at a time
  *   (its rows from the image, then their spans from the partner), then streamed out.
- * benchmarks/native_variants.py times both and the orders tried for the first; its comment gives the figures. */
+ * benchmarks/native_variants.py times both ways and the orders tried for the first; benchmarks/README.md ("Cached or
+ * streamed stores") has the figures and the rule for choosing (STREAM_BYTES in __init__.py). */
 #include <pthread.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
