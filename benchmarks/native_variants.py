@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from cutmix import CutMix, _native, _ops
-from cutmix.bench.ops import steady_allocator, time_all
+from cutmix import _native, _ops
+from cutmix.bench.ops import seeded_draw, steady_allocator, time_all
 
 VARIANTS = {"three spans": 0, "whole plane, then box": 1, "rows, then box": 2}
 C_SOURCE = r"""
@@ -78,10 +78,7 @@ def build_seconds(directory: Path) -> float:
 
 def cell(lib: ctypes.CDLL, dtype: torch.dtype, shape: tuple[int, ...], min_time: float) -> dict[str, float]:
     n, c, h, w = shape
-    x = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(dtype)
-    mix = CutMix(10, per_sample=True, generator=torch.Generator().manual_seed(2))
-    index, selected = mix.draw(n)
-    boxes, _ = mix.sample(n, h, w, selected)
+    x, _, index, _, boxes, _ = seeded_draw(shape, dtype)
     boxes, index = boxes.contiguous(), index.contiguous()
     size, ref = x.element_size(), torch.empty_like(x)
     outs = {name: torch.empty_like(x) for name in VARIANTS}

@@ -35,8 +35,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cutmix import CutMix, _fused, _native, _ops
-from cutmix.bench.ops import steady_allocator, time_all
+from cutmix import _fused, _native, _ops
+from cutmix.bench.ops import seeded_draw, steady_allocator, time_all
 
 
 def interleaved(x: Tensor, boxes: list[list[int]], partners: list[int], per_channel: bool = False) -> Tensor:
@@ -87,11 +87,8 @@ def _fail(name: str) -> Tensor:
 
 
 def cell(dtype: torch.dtype, shape: tuple[int, ...], compiled: bool, min_time: float) -> dict[str, float]:
-    n, _, h, w = shape
-    x = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(dtype)
-    mix = CutMix(10, per_sample=True, generator=torch.Generator().manual_seed(2))
-    index, selected = mix.draw(n)
-    boxes, _ = mix.sample(n, h, w, selected)
+    h, w = shape[2:]
+    x, _, index, _, boxes, _ = seeded_draw(shape, dtype)
     box_list, partners = boxes.tolist(), index.tolist()
     fns: dict[str, Callable[[], Tensor]] = {
         "clone": x.clone,

@@ -28,8 +28,8 @@ import math
 
 import torch
 
-from cutmix import CutMix, _ops
-from cutmix.bench.ops import steady_allocator, time_all
+from cutmix import _ops
+from cutmix.bench.ops import seeded_draw, steady_allocator, time_all
 
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 VIEWS = ("numpy", "torch")
@@ -37,12 +37,8 @@ VIEWS = ("numpy", "torch")
 
 def cell(shape: tuple[int, ...], dtype: torch.dtype, fmt: str, min_time: float) -> dict[str, float]:
     n, _, h, w = shape
-    x = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(dtype)
-    x = x.contiguous(memory_format=FORMATS[fmt])
+    x, mix, index, selected, boxes, lam = seeded_draw(shape, dtype, FORMATS[fmt], inplace=True)
     labels = torch.randint(0, 10, (n,), generator=torch.Generator().manual_seed(1))
-    mix = CutMix(10, per_sample=True, inplace=True, generator=torch.Generator().manual_seed(2))
-    index, selected = mix.draw(n)
-    boxes, lam = mix.sample(n, h, w, selected)
     state = mix.generator.get_state()
 
     def draws_targets() -> object:

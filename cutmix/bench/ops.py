@@ -77,6 +77,25 @@ def steady_allocator() -> bool:
     return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
+Draw = tuple[torch.Tensor, "cutmix.CutMix", torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def seeded_draw(shape: tuple[int, ...], dtype: torch.dtype,
+                memory_format: torch.memory_format = torch.contiguous_format, inplace: bool = False) -> Draw:
+    """The kernel benchmarks' common setup: a seeded batch in [0, 255) and one per-sample CutMix draw on it.
+
+    Returns ``(x, mix, index, selected, boxes, lam)``; every script that times kernels on "the same draw" gets the
+    same bytes and boxes from it (batch seed 0, transform seed 2).
+    """
+    n, _, h, w = shape
+    x = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 255).to(dtype)
+    x = x.contiguous(memory_format=memory_format)
+    mix = cutmix.CutMix(10, per_sample=True, inplace=inplace, generator=torch.Generator().manual_seed(2))
+    index, selected = mix.draw(n)
+    boxes, lam = mix.sample(n, h, w, selected)
+    return x, mix, index, selected, boxes, lam
+
+
 def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_time: float,
              rounds: int = 8, calls: int | None = None) -> dict[str, float]:
     """Median wall time (µs) per call of each callable, measured round-robin so that machine noise hits all alike.
