@@ -325,6 +325,8 @@ def render(results: Path) -> str:
         "<!-- made by: python scripts/tables_5k.py results/cifar10-5k (from the files in this folder) -->",
         "## Core arms, 200 epochs (reference: none)",
         arm_table(runs, CORE, 200, "none"),
+        "## Core arms against CutMix, 200 epochs (reference: CutMix α 1, p 0.5, paired by seed)",
+        arm_table(runs, CORE, 200, "cutmix"),
         "## Evaluation of the core arms' last checkpoints (cutmix eval --ood shapes)",
         eval_table(runs, CORE, 200),
         "## Crossover: none vs CutMix by budget",

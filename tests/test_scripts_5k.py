@@ -83,6 +83,18 @@ def test_tables_pair_by_seed_and_mark_what_the_paper_does_not_claim(tmp_path):
     assert not (tmp_path / "core-curves.png").exists()
 
 
+def test_the_core_arms_are_also_paired_with_cutmix(tmp_path):
+    for method, errs in {"none": [0.26, 0.25, 0.27], "cutmix": [0.24, 0.245, 0.24], "mixup": [0.236, 0.24]}.items():
+        for seed, err in enumerate(errs):
+            _result(tmp_path, f"{method}-s{seed}", err, epochs=200)
+    text = tables.render(tmp_path)
+    against = text.split("## Core arms against CutMix")[1].split("## ")[0]
+    rows = {line.split(":")[0].strip("| "): line.split(" | ") for line in against.splitlines() if line.startswith("| ")}
+    assert rows["mixup"][1] == "0,1" and rows["mixup"][6] == "-0.45 ± 0.07 (2/2 lower)"  # -0.4 and -0.5 points
+    assert rows["none"][6] == "1.83 ± 1.26 (0/3 lower)"  # +2.0, +0.5, +3.0
+    assert rows["cutmix"][6] == "–"
+
+
 def test_every_planned_run_has_a_described_method_and_a_unique_name():
     jobs = study.plan(Path("data"))
     names = [j.name for j in jobs]
