@@ -55,7 +55,6 @@ static int64_t first_bad(const int64_t *boxes, const int64_t *index, int64_t n, 
     return 0;
 }
 
-
 /* memcpy, or with `stream` a copy whose whole 64-byte destination lines bypass the cache (x86 SSE2): a batch larger
  * than the cache is then written without each line first being read in. The partial lines at either end take
  * ordinary stores, and the caller writes each line once, so no line is written both ways. */
