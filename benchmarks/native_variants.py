@@ -117,8 +117,8 @@ def main() -> None:
         for shape in (tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")):
             for dtype in args.dtypes.split(","):
                 us = cell(lib, getattr(torch, dtype), shape, args.min_time)
-                big = math.prod(shape) * getattr(torch, dtype).itemsize >= _native.STREAM_BYTES
-                chosen = "streamed" if big and _native.load().cutmix_native_streams() else "cached"
+                nbytes = math.prod(shape) * getattr(torch, dtype).itemsize
+                chosen = "streamed" if _native.streams_for(nbytes) else "cached"
                 print(f"{'x'.join(map(str, shape))} {dtype}: "
                       + ", ".join(f"{k} {v:,.0f} ({v / us['copy_']:.2f}x)" for k, v in us.items())
                       + f"; by size: {chosen}", flush=True)

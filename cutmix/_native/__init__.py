@@ -94,6 +94,11 @@ def load() -> ctypes.CDLL:
     return _library
 
 
+def streams_for(nbytes: int) -> bool:
+    """Whether a batch of ``nbytes`` is written with streamed stores by default (the rule above ``STREAM_BYTES``)."""
+    return nbytes >= STREAM_BYTES and bool(load().cutmix_native_streams())
+
+
 def _fall_back(err: BaseException) -> None:
     global _failed
     _failed = True
@@ -127,7 +132,7 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tens
     nbytes = images.numel() * size
     threads = max(1, min(torch.get_num_threads(), nbytes // _MIN_BYTES_PER_THREAD))
     if stream is None:
-        stream = nbytes >= STREAM_BYTES and bool(lib.cutmix_native_streams())
+        stream = streams_for(nbytes)
     bad = lib.cutmix_paste(images.data_ptr(), out.data_ptr(), boxes.data_ptr(), index.data_ptr(), n, planes, h,
                            row_bytes, pixel_bytes, threads, int(stream))
     if bad:
