@@ -109,11 +109,15 @@ def sample_centres(
     check_choice(kind, "kind", ("uniform", "gaussian"))
     check_generator(generator)
     device = generator.device if generator is not None else torch.device("cpu")
-    size = _size(width, height, device)
+    draw = torch.randn if kind == "gaussian" else torch.rand
+    return _centres(draw(n, 2, generator=generator, device=device, dtype=torch.float64), height, width, kind, sigma)
+
+
+def _centres(u: Tensor, height: int, width: int, kind: str, sigma: float) -> Tensor:
+    """:func:`sample_centres` from its draws [N, 2]: uniforms, or normals for ``"gaussian"``."""
+    size = _size(width, height, u.device)
     if kind == "gaussian":
-        z = torch.randn(n, 2, generator=generator, device=device, dtype=torch.float64)
-        return ((size - 1) / 2 + sigma * size * z).round_().clamp_(torch.zeros_like(size), size - 1).long()
-    u = torch.rand(n, 2, generator=generator, device=device, dtype=torch.float64)
+        return ((size - 1) / 2 + sigma * size * u).round_().clamp_(torch.zeros_like(size), size - 1).long()
     return (u * size).long()  # u < 1, so the floor is a valid index
 
 
@@ -170,23 +174,47 @@ def sample_boxes(
     check_choice(kind, "box", KINDS)
     check_choice(placement, "placement", PLACEMENTS)
     check_choice(rounding, "rounding", ROUNDINGS)
-    device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
         check_fraction(size, "size")
-        side = torch.tensor([_side(size * width, rounding), _side(size * height, rounding)], device=device)
-        sides = side.expand(n, 2)
     else:
-        sides = _sides(sampling.beta(check_alpha(alpha), n, generator), height, width, rounding)
+        check_alpha(alpha)
     if kind == "gaussian":
         check_fraction(sigma, "sigma", 0.0, float("inf"))
-        return place_boxes(sample_centres(n, height, width, "gaussian", sigma, generator), sides, height, width,
-                           placement)
-    if placement == "inside":
+    lam, u = box_draws(n, kind, alpha, generator)
+    return boxes_from_draws(lam, u, height, width, kind=kind, placement=placement, sigma=sigma, size=size,
+                            rounding=rounding)
+
+
+def box_draws(n: int, kind: str, alpha: float, generator: torch.Generator | None) -> tuple[Tensor | None, Tensor]:
+    """The random numbers of :func:`sample_boxes` (checked arguments), in the contract's order: lambda [n] float64
+    (None for ``"fixed"``), then [n, 2] float64: uniforms for a centre or corner, normals for a Gaussian centre.
+
+    Split from the arithmetic (:func:`boxes_from_draws`) so that the C kernel of ``fused=True`` can do the
+    arithmetic on the same draws (``cutmix._native.sample``).
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    lam = None if kind == "fixed" else sampling.beta(alpha, n, generator)
+    draw = torch.randn if kind == "gaussian" else torch.rand
+    return lam, draw(n, 2, generator=generator, device=device, dtype=torch.float64)
+
+
+def fixed_sides(width: int, height: int, size: float, rounding: str) -> tuple[int, int]:
+    """The ``(w, h)`` of every ``"fixed"`` box: ``size`` times the image's sides, rounded as ``rounding`` says."""
+    return _side(size * width, rounding), _side(size * height, rounding)
+
+
+def boxes_from_draws(lam: Tensor | None, u: Tensor, height: int, width: int, *, kind: str, placement: str,
+                     sigma: float, size: float, rounding: str) -> Tensor:
+    """:func:`sample_boxes` from its draws (:func:`box_draws`), in torch ops on their device."""
+    if lam is None:
+        sides = torch.tensor(fixed_sides(width, height, size, rounding), device=u.device).expand(u.shape[0], 2)
+    else:
+        sides = _sides(lam, height, width, rounding)
+    if placement == "inside" and kind != "gaussian":
         # Uniform over the valid corners: every position of the box inside the image is equally likely.
-        u = torch.rand(n, 2, generator=generator, device=device, dtype=torch.float64)
-        lo = (u * (_size(width, height, device, torch.int64) - sides + 1)).long()
+        lo = (u * (_size(width, height, u.device, torch.int64) - sides + 1)).long()
         return torch.cat([lo, lo + sides], dim=1)
-    return place_boxes(sample_centres(n, height, width, "uniform", generator=generator), sides, height, width)
+    return place_boxes(_centres(u, height, width, kind, sigma), sides, height, width, placement)
 
 
 def sample_box(
@@ -214,7 +242,7 @@ def sample_box(
     device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
         check_fraction(size, "size")
-        w, h = _side(size * width, rounding), _side(size * height, rounding)
+        w, h = fixed_sides(width, height, size, rounding)
     else:
         ratio = math.sqrt(min(max(1.0 - float(sampling.beta(check_alpha(alpha), 1, generator)), 0.0), 1.0))
         w, h = _side(ratio * width, rounding), _side(ratio * height, rounding)

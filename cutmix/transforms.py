@@ -178,6 +178,8 @@ class CutMix(BatchMix):
     (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix). ``fused=True`` (with
     ``per_sample=True``, not in place) pastes in one pass over memory (a C kernel on a CPU, ``torch.compile`` on a
     GPU), bit-identical to the default eager op; see :func:`cutmix.functional.paste` for its build cost and fallback.
+    On a CPU generator it also does the box arithmetic of the draws in C (the same draws and values, a fraction of
+    the fixed cost).
     """
 
     def __init__(
@@ -223,6 +225,12 @@ class CutMix(BatchMix):
             boxes: Tensor | tuple[int, int, int, int] = sample_box(h, w, **self._box_kwargs())
             x0, y0, x1, y1 = boxes
             return boxes, torch.full((n,), 1.0 - (x1 - x0) * (y1 - y0) / (h * w), dtype=torch.float64)
+        if self.fused and selected.device.type == "cpu":  # the same draws and values, the arithmetic in C
+            from cutmix import _native
+
+            drawn = _native.sample(n, h, w, selected, **self._box_kwargs())
+            if drawn is not None:
+                return drawn
         boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
         return boxes, box_lambda(boxes, h, w)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from torch import Tensor
 
@@ -249,3 +250,16 @@ class RaisesOnCall(torch.nn.Module):
 
     def forward(self, *args, **kwargs):
         raise RuntimeError("backend compiler failed\nsecond line of a long inductor error")
+
+
+def _has_compiler() -> bool:
+    from cutmix import _native
+
+    try:
+        _native.compiler()
+    except RuntimeError:
+        return False
+    return True
+
+
+needs_cc = pytest.mark.skipif(not _has_compiler(), reason="no C compiler to build the native kernel with")

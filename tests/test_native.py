@@ -8,21 +8,12 @@ import warnings
 
 import pytest
 import torch
+from _helpers import needs_cc
 
 import cutmix.functional as F
 from cutmix import _native
 from cutmix.boxes import sample_boxes
 
-
-def _has_compiler() -> bool:
-    try:
-        _native.compiler()
-    except RuntimeError:
-        return False
-    return True
-
-
-needs_cc = pytest.mark.skipif(not _has_compiler(), reason="no C compiler to build the kernel with")
 WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
@@ -175,12 +166,18 @@ def test_the_library_is_built_once_into_the_cache(fresh, monkeypatch):
     assert _same_bits(F.paste(x, boxes, index, fused=True), F.paste(x, boxes, index))
 
 
-def test_the_cache_key_follows_the_source_and_the_compiler(monkeypatch, tmp_path):
+def test_the_cache_key_follows_the_sources_the_flags_and_the_compiler(monkeypatch, tmp_path):
     a = _native.library_path("/usr/bin/cc")
     assert a != _native.library_path("/usr/bin/clang")
-    edited = tmp_path / "paste.c"
-    edited.write_bytes(_native.SOURCE.read_bytes() + b"\n/* edited */\n")
-    monkeypatch.setattr(_native, "SOURCE", edited)
+    for i, source in enumerate(_native.SOURCES):
+        edited = tmp_path / source.name
+        edited.write_bytes(source.read_bytes() + b"\n/* edited */\n")
+        sources = list(_native.SOURCES)
+        sources[i] = edited
+        with monkeypatch.context() as m:
+            m.setattr(_native, "SOURCES", tuple(sources))
+            assert _native.library_path("/usr/bin/cc") != a, source.name
+    monkeypatch.setattr(_native, "FLAGS", _native.FLAGS[:-1])
     assert _native.library_path("/usr/bin/cc") != a
 
 

@@ -9,7 +9,11 @@ bytes are still in cache, so the batch crosses memory once; batches of ``STREAM_
 stores, each output line written once (its comment says how). Quiet VM, one thread, 2026-12-07 12:10, two runs:
 uint8 0.74x / 0.99x clone, float32 1.24x / 1.51x (before streamed stores: 1.04x / 1.18x and 1.56x / 1.33x).
 
-It is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
+``boxes.c`` does a per-sample draw's box arithmetic (sides, centres, placement, the label weights) on the torch
+draws in one call instead of about 25 small tensor ops: bit-identical to :mod:`cutmix.boxes`, it cuts the fixed
+cost of a fused call (:func:`sample`).
+
+The library is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
 0.12-0.16 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
 ``~/.cache/cutmix``), one file per source, compiler and machine, written atomically, and loaded with ctypes (which
 releases the GIL during the call). Not a torch C++ extension, which compiles torch's headers and needs ninja and
@@ -34,10 +38,13 @@ from torch import Tensor
 
 from cutmix._fused import warn_fallback
 from cutmix._ops import layout
+from cutmix.boxes import box_draws, fixed_sides
 from cutmix.runtime import default_cache_dir, write_atomic
 
-SOURCE = Path(__file__).with_name("paste.c")
-VERSION = 2  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
+SOURCES = (Path(__file__).with_name("paste.c"), Path(__file__).with_name("boxes.c"))
+# No fused multiply-add: boxes.c must round each float64 operation as torch's separate tensor ops do.
+FLAGS = ("-O2", "-shared", "-fPIC", "-pthread", "-ffp-contract=off")
+VERSION = 3  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
 _MIN_BYTES_PER_THREAD = 256 << 10  # each thread copies at least this much (set by judgement, not tuned)
 # Batches from this size on are written with streamed stores. Measured on this project's VM (32 MiB L3, one
 # thread, benchmarks/native_variants.py, four runs): cached stores won every run at 64x3x96² float32 (7.1 MB) and
@@ -59,11 +66,10 @@ def compiler() -> str:
 
 
 def build(cc: str, target: Path) -> Path:
-    """Compile ``paste.c`` into the shared library ``target`` (atomically: a reader never sees half a file)."""
+    """Compile the sources into the shared library ``target`` (atomically: a reader never sees half a file)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / target.name
-        done = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", str(SOURCE), "-o", str(out)],
-                              capture_output=True, text=True)
+        done = subprocess.run([cc, *FLAGS, *map(str, SOURCES), "-o", str(out), "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(f"{cc} exited with {done.returncode}" + (f": {detail[0]}" if detail else ""))
@@ -71,8 +77,10 @@ def build(cc: str, target: Path) -> Path:
 
 
 def library_path(cc: str) -> Path:
-    """Where the library built by ``cc`` from this source is cached: one file per source, compiler and machine."""
-    key = hashlib.sha256(SOURCE.read_bytes() + f"\0{cc}\0{sys.platform}\0{platform.machine()}".encode())
+    """Where the library built by ``cc`` from these sources is cached: one file per sources, flags, compiler and
+    machine."""
+    key = hashlib.sha256(b"\0".join(p.read_bytes() for p in SOURCES)
+                         + f"\0{FLAGS}\0{cc}\0{sys.platform}\0{platform.machine()}".encode())
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     return default_cache_dir() / f"paste-{key.hexdigest()[:16]}{suffix}"
 
@@ -90,6 +98,9 @@ def load() -> ctypes.CDLL:
             raise RuntimeError(f"{path} is version {lib.cutmix_native_version()}, expected {VERSION}")
         lib.cutmix_paste.restype = _i64
         lib.cutmix_paste.argtypes = [_ptr, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64, ctypes.c_int, ctypes.c_int]
+        lib.cutmix_boxes.restype = None
+        lib.cutmix_boxes.argtypes = [_ptr, _ptr, _ptr, _i64, _i64, _i64, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                     ctypes.c_double, _i64, _i64, _ptr, _ptr]
         _library = lib
     return _library
 
@@ -105,6 +116,50 @@ def _fall_back(err: BaseException) -> None:
     warn_fallback("the CPU kernel could not be built", err)
 
 
+_KINDS = {"uniform": 0, "gaussian": 1, "fixed": 2}  # the enums of boxes.c
+_PLACEMENTS = {"clip": 0, "inside": 1}
+_ROUNDINGS = {"exact": 0, "reference": 1}
+
+
+def sample(n: int, height: int, width: int, selected: Tensor, *, alpha: float, kind: str, placement: str,
+           sigma: float, size: float, rounding: str, generator: torch.Generator | None
+           ) -> tuple[Tensor, Tensor] | None:
+    """``CutMix.sample``'s per-sample draw with checked arguments on a CPU: boxes [n, 4] (empty where ``selected``
+    [n] is False) and lam [n] float64, with the torch draws of :func:`cutmix.boxes.box_draws` and the arithmetic
+    in C; None where the library cannot be built (the caller then runs the torch ops)."""
+    if _available() is None:
+        return None
+    lam, u = box_draws(n, kind, alpha, generator)
+    return boxes_from_draws(lam, u, selected, height, width, kind=kind, placement=placement, sigma=sigma, size=size,
+                            rounding=rounding)
+
+
+def boxes_from_draws(lam: Tensor | None, u: Tensor, selected: Tensor, height: int, width: int, *, kind: str,
+                     placement: str, sigma: float, size: float, rounding: str) -> tuple[Tensor, Tensor]:
+    """:func:`cutmix.boxes.boxes_from_draws` on CPU draws, then empty boxes where ``selected`` (bool [n]) is False,
+    and their :func:`cutmix.boxes.box_lambda`: one call of ``boxes.c``, bit-identical to those torch ops."""
+    n = u.shape[0]
+    fixed_w, fixed_h = fixed_sides(width, height, size, rounding) if lam is None else (0, 0)
+    lam = None if lam is None else lam.contiguous()
+    u, selected = u.contiguous(), selected.contiguous().view(torch.uint8)  # a bool is one byte: a view
+    boxes, out_lam = torch.empty(n, 4, dtype=torch.int64), torch.empty(n, dtype=torch.float64)
+    load().cutmix_boxes(None if lam is None else lam.data_ptr(), u.data_ptr(), selected.data_ptr(), n, height, width,
+                        _KINDS[kind], _PLACEMENTS[placement], _ROUNDINGS[rounding], sigma, fixed_w, fixed_h,
+                        boxes.data_ptr(), out_lam.data_ptr())
+    return boxes, out_lam
+
+
+def _available() -> ctypes.CDLL | None:
+    """The library, or None (after one warning) where it cannot be built or loaded."""
+    if _failed:
+        return None
+    try:
+        return load()
+    except Exception as err:  # no compiler, a read-only cache, a platform without ctypes libraries
+        _fall_back(err)
+        return None
+
+
 def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tensor], stream: bool | None = None
           ) -> Tensor:
     """Per-sample paste of checked CPU images (``cutmix._fused.supports``), boxes [N, 4] and partners [N].
@@ -114,12 +169,8 @@ def paste(images: Tensor, boxes: Tensor, index: Tensor, eager: Callable[[], Tens
     bytes are the same either way); None chooses them for batches of ``STREAM_BYTES`` or more where the build has
     them (x86).
     """
-    if _failed:
-        return eager()
-    try:
-        lib = load()
-    except Exception as err:  # no compiler, a read-only cache, a platform without ctypes libraries
-        _fall_back(err)
+    lib = _available()
+    if lib is None:
         return eager()
     n, c, h, w = images.shape
     size = images.element_size()
