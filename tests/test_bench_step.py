@@ -21,7 +21,8 @@ def test_formats_are_timed_side_by_side_with_the_speedup_over_eager(tmp_path, ca
     assert [r["format"] for r in rows] == ["eager", "channels_last"]
     eager, nhwc = rows
     assert eager["speedup"] == 1.0
-    assert nhwc["speedup"] == pytest.approx(eager["step_ms"] / nhwc["step_ms"], rel=0.01)
+    # stored to 3 decimals: a slow cell (a speedup of 0.035 under load) needs the absolute half-unit too
+    assert nhwc["speedup"] == pytest.approx(eager["step_ms"] / nhwc["step_ms"], rel=0.01, abs=0.0006)
     for r in rows:
         assert r["images_per_s"] == pytest.approx(4 / r["step_ms"] * 1000, rel=0.01, abs=0.06)  # printed to 0.1
 
