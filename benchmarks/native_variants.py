@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The copy orders tried for ``cutmix/_native/paste.c`` (``fused=True`` on a CPU), timed against ``copy_``.
 
-Each variant builds the same out-of-place per-sample paste, one plane at a time, on one thread:
+Each variant builds the same out-of-place per-sample paste, one plane at a time, on one thread (``--threads``
+sets the threads of ``copy_`` and of the shipped kernel only):
 
 * ``three spans``: the rows above and below the box as blocks, each box row as image | partner | image spans
   (each output byte written once, three calls a row);
@@ -108,8 +109,12 @@ def main() -> None:
                         help="N,C,H,W;...")
     parser.add_argument("--dtypes", default="uint8,float32", help="comma-separated")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per kernel and cell, over 8 rounds")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads: copy_ and the shipped kernel use "
+                        "them, the variants above always run on one")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     steady_allocator()
     with tempfile.TemporaryDirectory() as tmp:
         print(f"build of paste.c: {build_seconds(Path(tmp)):.2f} s", flush=True)

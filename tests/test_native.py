@@ -73,9 +73,10 @@ def test_both_plane_branches_match_the_eager_op(shape, dtype, fmt):
 
 @needs_cc
 @pytest.mark.parametrize("stream", [False, True])
-def test_cached_and_streamed_stores_match_the_eager_op(stream):
+def test_cached_and_streamed_stores_match_the_eager_op(stream, monkeypatch):
     """Both ways of writing, forced: odd row lengths (no line alignment), box bands over several 8 KiB chunks, rows
     wider than the chunk (channels_last, 8 400 B), self-partners, empty and whole-image boxes, two threads."""
+    monkeypatch.setattr(_native, "_MIN_BYTES_PER_THREAD", 1024)  # these small batches split across two threads
     g = torch.Generator().manual_seed(3)
     shapes = [((5, 3, 37, 61), torch.uint8, torch.contiguous_format), ((4, 3, 60, 300), torch.float32,
               torch.contiguous_format), ((3, 3, 9, 700), torch.float32, torch.channels_last),
@@ -109,7 +110,7 @@ def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch):
             return lib.cutmix_native_streams()
 
         def cutmix_paste(self, *args):
-            seen.append(args[-1])
+            seen.append((args[-2], args[-1]))
             return lib.cutmix_paste(*args)
 
     monkeypatch.setattr(_native, "load", lambda: Spy())
@@ -120,11 +121,40 @@ def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch):
         _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"))
     _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"), stream=True)
     streams = lib.cutmix_native_streams()
-    assert seen == [0, streams, 0, 1]
+    assert [s for _, s in seen] == [0, streams, 0, 1]
 
 
 @needs_cc
-def test_two_threads_paste_the_same_bits_as_one():
+def test_threads_follow_the_batch_size_and_torchs_thread_count(monkeypatch):
+    """One thread per ``_MIN_BYTES_PER_THREAD`` of batch, at most ``torch.get_num_threads()``, at least one."""
+    lib = _native.load()
+    seen = []
+
+    class Spy:
+        def cutmix_native_streams(self):
+            return lib.cutmix_native_streams()
+
+        def cutmix_paste(self, *args):
+            seen.append(args[-2])
+            return lib.cutmix_paste(*args)
+
+    monkeypatch.setattr(_native, "load", lambda: Spy())
+    x = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)  # 1 536 bytes
+    boxes, index = torch.tensor([[0, 0, 4, 4]] * 2), torch.tensor([1, 0])
+    before = torch.get_num_threads()
+    try:
+        for threads, per_thread in ((2, 1 << 20), (2, 1536), (2, 768), (2, 512), (1, 512), (3, 512), (4, 512)):
+            torch.set_num_threads(threads)
+            monkeypatch.setattr(_native, "_MIN_BYTES_PER_THREAD", per_thread)
+            _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1, 2, 2, 1, 3, 3]
+
+
+@needs_cc
+def test_two_threads_paste_the_same_bits_as_one(monkeypatch):
+    monkeypatch.setattr(_native, "_MIN_BYTES_PER_THREAD", 64 << 10)  # so that this 3.5 MB batch splits
     x = _random_bits((32, 3, 96, 96), torch.float32, torch.contiguous_format, torch.Generator().manual_seed(1))
     boxes, index = sample_boxes(32, 96, 96, generator=torch.Generator().manual_seed(2)), torch.randperm(32)
     before = torch.get_num_threads()

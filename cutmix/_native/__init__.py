@@ -45,7 +45,11 @@ SOURCES = (Path(__file__).with_name("paste.c"), Path(__file__).with_name("boxes.
 # No fused multiply-add: boxes.c must round each float64 operation as torch's separate tensor ops do.
 FLAGS = ("-O2", "-shared", "-fPIC", "-pthread", "-ffp-contract=off")
 VERSION = 3  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
-_MIN_BYTES_PER_THREAD = 256 << 10  # each thread copies at least this much (set by judgement, not tuned)
+# Each thread copies at least this much. The kernel starts its threads at each call, and on this project's VM a
+# second thread cost more than it saved below ~32 MB (benchmarks/native_variants.py --threads 2 against --threads 1,
+# two runs each, 2026-12-07 15:15, 256 KiB then: 128x3x32² float32 137 and 219 µs against 72; 64x3x224² uint8
+# 429-631 against 518-553; 64x3x224² float32, 38.5 MB, 2,341-3,538 against 3,388).
+_MIN_BYTES_PER_THREAD = 16 << 20
 # Batches from this size on are written with streamed stores. Measured on this project's VM (32 MiB L3, one
 # thread, benchmarks/native_variants.py, four runs): cached stores won every run at 64x3x96² float32 (7.1 MB) and
 # below, streamed ones every run from 64x3x128² float32 (12.6 MB); uint8 at 160² and 224² (4.9, 9.6 MB) went
