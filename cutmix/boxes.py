@@ -108,9 +108,14 @@ def sample_centres(
     _check_size(height, width)
     check_choice(kind, "kind", ("uniform", "gaussian"))
     check_generator(generator)
+    return _centres(_position_draws(n, kind, generator), height, width, kind, sigma)
+
+
+def _position_draws(n: int, kind: str, generator: torch.Generator | None) -> Tensor:
+    """[n, 2] float64 on the generator's device: normals for a Gaussian centre, else uniforms (centre or corner)."""
     device = generator.device if generator is not None else torch.device("cpu")
     draw = torch.randn if kind == "gaussian" else torch.rand
-    return _centres(draw(n, 2, generator=generator, device=device, dtype=torch.float64), height, width, kind, sigma)
+    return draw(n, 2, generator=generator, device=device, dtype=torch.float64)
 
 
 def _centres(u: Tensor, height: int, width: int, kind: str, sigma: float) -> Tensor:
@@ -192,10 +197,8 @@ def box_draws(n: int, kind: str, alpha: float, generator: torch.Generator | None
     Split from the arithmetic (:func:`boxes_from_draws`) so that the C kernel of ``fused=True`` can do the
     arithmetic on the same draws (``cutmix._native.sample``).
     """
-    device = generator.device if generator is not None else torch.device("cpu")
     lam = None if kind == "fixed" else sampling.beta(alpha, n, generator)
-    draw = torch.randn if kind == "gaussian" else torch.rand
-    return lam, draw(n, 2, generator=generator, device=device, dtype=torch.float64)
+    return lam, _position_draws(n, kind, generator)
 
 
 def fixed_sides(width: int, height: int, size: float, rounding: str) -> tuple[int, int]:

@@ -88,3 +88,13 @@ def test_without_the_library_the_draws_run_in_torch(monkeypatch, tmp_path):
         got = fused.sample(4, 12, 10, selected)
     _assert_same(got, default.sample(4, 12, 10, selected), "fallback")
     assert torch.equal(fused.generator.get_state(), default.generator.get_state())
+
+
+@needs_cc
+def test_draws_of_the_wrong_shape_or_type_are_refused_before_the_kernel_reads_them():
+    lam, u, selected = torch.rand(4, dtype=torch.float64), torch.rand(4, 2, dtype=torch.float64), torch.ones(4).bool()
+    box = {"kind": "uniform", "placement": "clip", "sigma": 0.25, "size": 0.5, "rounding": "exact"}
+    for bad in ((lam[:3], u, selected), (lam, u, selected[:3]), (lam, u.float(), selected), (lam, u, selected.int()),
+                (lam, u[:, :1], selected), (lam.float(), u, selected)):
+        with pytest.raises(ValueError, match=r"expected CPU draws lam \[n\] and u \[n, 2\] float64"):
+            _native.boxes_from_draws(*bad, 8, 8, **box)

@@ -143,6 +143,11 @@ def boxes_from_draws(lam: Tensor | None, u: Tensor, selected: Tensor, height: in
     """:func:`cutmix.boxes.boxes_from_draws` on CPU draws, then empty boxes where ``selected`` (bool [n]) is False,
     and their :func:`cutmix.boxes.box_lambda`: one call of ``boxes.c``, bit-identical to those torch ops."""
     n = u.shape[0]
+    if (u.shape != (n, 2) or u.dtype != torch.float64 or selected.shape != (n,) or selected.dtype != torch.bool
+            or (lam is not None and (lam.shape != (n,) or lam.dtype != torch.float64))):  # C would read past them
+        raise ValueError(f"expected CPU draws lam [n] and u [n, 2] float64 and selected [n] bool, got "
+                         f"{None if lam is None else (tuple(lam.shape), lam.dtype)}, {(tuple(u.shape), u.dtype)}, "
+                         f"{(tuple(selected.shape), selected.dtype)}")
     fixed_w, fixed_h = fixed_sides(width, height, size, rounding) if lam is None else (0, 0)
     lam = None if lam is None else lam.contiguous()
     u, selected = u.contiguous(), selected.contiguous().view(torch.uint8)  # a bool is one byte: a view

@@ -6,7 +6,7 @@
  * Inputs are the torch draws, in the order of the reproducibility contract: lam [n] (NULL for the fixed kind, whose
  * sides are given), then u [n, 2] (uniforms for a centre or a corner, normals for a Gaussian centre). Outputs:
  * boxes int64 [n, 4] (x0, y0, x1, y1, clipped; all zero for an unselected sample) and out_lam float64 [n], the share
- * of each image not covered by its box (1 - area / (H * W)). tests/test_native.py compares every kind, placement
+ * of each image not covered by its box (1 - area / (H * W)). tests/test_native_boxes.py compares every kind, placement
  * and rounding with the torch code. */
 #include <math.h>
 #include <stdint.h>
