@@ -96,11 +96,12 @@ def user_level() -> int:
     return level
 
 
-def warn_fallback(failure: str, err: BaseException) -> None:
-    """The one warning of a fused path that gives up (``failure``: what failed), naming the user's line."""
+def warn_fallback(failure: str, err: BaseException, instead: str = "per-sample CutMix runs the eager op") -> None:
+    """The one warning of a fused path that gives up (``failure``: what failed; ``instead``: what runs from now
+    on), naming the user's line."""
     reason = str(err).splitlines()[0] if str(err) else ""
-    warnings.warn(f"fused=True: {failure} ({type(err).__name__}: {reason}); per-sample CutMix runs the eager op "
-                  "from now on (same result, slower)", RuntimeWarning, stacklevel=user_level())
+    warnings.warn(f"fused=True: {failure} ({type(err).__name__}: {reason}); {instead} from now on (same result, "
+                  "slower)", RuntimeWarning, stacklevel=user_level())
 
 
 def _fall_back(err: BaseException) -> None:

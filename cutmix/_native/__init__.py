@@ -117,7 +117,9 @@ def streams_for(nbytes: int) -> bool:
 def _fall_back(err: BaseException) -> None:
     global _failed
     _failed = True
-    warn_fallback("the CPU kernel could not be built", err)
+    # the library also serves the draws of a fused CutMix whose images are on a GPU: say what falls back where
+    warn_fallback("the CPU kernel could not be built", err,
+                  "per-sample CutMix runs the eager op on a CPU, and its draws' box arithmetic in torch ops,")
 
 
 _KINDS = {"uniform": 0, "gaussian": 1, "fixed": 2}  # the enums of boxes.c
