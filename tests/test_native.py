@@ -99,11 +99,11 @@ def test_cached_and_streamed_stores_match_the_eager_op(stream, monkeypatch):
         torch.set_num_threads(before)
 
 
-@needs_cc
-def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch):
-    """``stream=None`` streams batches of ``STREAM_BYTES`` or more, where the build has streamed stores."""
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """The ``(threads, stream)`` of every kernel call from now on, and a small batch (1 536 bytes) to paste."""
     lib = _native.load()
-    seen = []
+    seen: list[tuple[int, int]] = []
 
     class Spy:
         def cutmix_native_streams(self):
@@ -114,42 +114,36 @@ def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch):
             return lib.cutmix_paste(*args)
 
     monkeypatch.setattr(_native, "load", lambda: Spy())
-    x = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)  # 1 536 bytes
+    x = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)
     boxes, index = torch.tensor([[0, 0, 4, 4]] * 2), torch.tensor([1, 0])
+    return seen, lambda **kw: _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"), **kw)
+
+
+@needs_cc
+def test_streamed_stores_are_chosen_from_the_batch_size(monkeypatch, kernel_calls):
+    """``stream=None`` streams batches of ``STREAM_BYTES`` or more, where the build has streamed stores."""
+    seen, paste = kernel_calls
     for limit in (1 << 20, 1536, 1537):
         monkeypatch.setattr(_native, "STREAM_BYTES", limit)
-        _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"))
-    _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"), stream=True)
-    streams = lib.cutmix_native_streams()
+        paste()
+    paste(stream=True)
+    streams = _native.load().cutmix_native_streams()
     assert [s for _, s in seen] == [0, streams, 0, 1]
 
 
 @needs_cc
-def test_threads_follow_the_batch_size_and_torchs_thread_count(monkeypatch):
+def test_threads_follow_the_batch_size_and_torchs_thread_count(monkeypatch, kernel_calls):
     """One thread per ``_MIN_BYTES_PER_THREAD`` of batch, at most ``torch.get_num_threads()``, at least one."""
-    lib = _native.load()
-    seen = []
-
-    class Spy:
-        def cutmix_native_streams(self):
-            return lib.cutmix_native_streams()
-
-        def cutmix_paste(self, *args):
-            seen.append(args[-2])
-            return lib.cutmix_paste(*args)
-
-    monkeypatch.setattr(_native, "load", lambda: Spy())
-    x = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)  # 1 536 bytes
-    boxes, index = torch.tensor([[0, 0, 4, 4]] * 2), torch.tensor([1, 0])
+    seen, paste = kernel_calls
     before = torch.get_num_threads()
     try:
         for threads, per_thread in ((2, 1 << 20), (2, 1536), (2, 768), (2, 512), (1, 512), (3, 512), (4, 512)):
             torch.set_num_threads(threads)
             monkeypatch.setattr(_native, "_MIN_BYTES_PER_THREAD", per_thread)
-            _native.paste(x, boxes, index, eager=lambda: pytest.fail("no eager run"))
+            paste()
     finally:
         torch.set_num_threads(before)
-    assert seen == [1, 1, 2, 2, 1, 3, 3]
+    assert [t for t, _ in seen] == [1, 1, 2, 2, 1, 3, 3]
 
 
 @needs_cc
