@@ -60,6 +60,15 @@ def check_fraction(x: object, name: str, low: float = 0.0, high: float = 1.0) ->
     return float(x)
 
 
+def check_sigma(sigma: object, name: str = "sigma") -> float:
+    """The spread of a Gaussian box centre as a fraction of the side: a finite number >= 0 (an infinite one would
+    put every centre at NaN)."""
+    value = check_fraction(sigma, name, 0.0, float("inf"))
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
 def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from cutmix import sampling
-from cutmix._checks import check_alpha, check_choice, check_fraction, check_generator, check_int
+from cutmix._checks import check_alpha, check_choice, check_fraction, check_generator, check_int, check_sigma
 from cutmix._choices import BOX_KINDS as KINDS
 from cutmix._choices import PLACEMENTS, ROUNDINGS
 
@@ -107,6 +107,7 @@ def sample_centres(
     check_int(n, "n", low=0)
     _check_size(height, width)
     check_choice(kind, "kind", ("uniform", "gaussian"))
+    check_sigma(sigma)
     check_generator(generator)
     return _centres(_position_draws(n, kind, generator), height, width, kind, sigma)
 
@@ -184,7 +185,7 @@ def sample_boxes(
     else:
         check_alpha(alpha)
     if kind == "gaussian":
-        check_fraction(sigma, "sigma", 0.0, float("inf"))
+        check_sigma(sigma)
     lam, u = box_draws(n, kind, alpha, generator)
     return boxes_from_draws(lam, u, height, width, kind=kind, placement=placement, sigma=sigma, size=size,
                             rounding=rounding)
@@ -250,7 +251,7 @@ def sample_box(
         ratio = math.sqrt(min(max(1.0 - float(sampling.beta(check_alpha(alpha), 1, generator)), 0.0), 1.0))
         w, h = _side(ratio * width, rounding), _side(ratio * height, rounding)
     if kind == "gaussian":
-        check_fraction(sigma, "sigma", 0.0, float("inf"))
+        check_sigma(sigma)
         zx, zy = torch.randn(2, generator=generator, device=device, dtype=torch.float64).tolist()
         cx = min(max(round((width - 1) / 2 + sigma * width * zx), 0), width - 1)
         cy = min(max(round((height - 1) / 2 + sigma * height * zy), 0), height - 1)

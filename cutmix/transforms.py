@@ -39,6 +39,7 @@ from cutmix._checks import (
     check_labels,
     check_num_classes,
     check_probability,
+    check_sigma,
     check_target_dtype,
 )
 from cutmix.boxes import KINDS, PLACEMENTS, ROUNDINGS, box_lambda, place_boxes, sample_box, sample_boxes, sample_centres
@@ -209,7 +210,7 @@ class CutMix(BatchMix):
         self.box = check_choice(box, "box", KINDS)
         self.label = check_choice(label, "label", LABEL_MODES)
         self.placement = check_choice(placement, "placement", PLACEMENTS)
-        self.sigma = check_fraction(sigma, "sigma", 0.0, float("inf"))
+        self.sigma = check_sigma(sigma)
         self.size = check_fraction(size, "size")
 
     def _box_kwargs(self) -> dict[str, Any]:

@@ -93,6 +93,7 @@ for cid, kwargs, error, name in [
     ("placement='wrap'", {"placement": "wrap"}, ValueError, "placement"),
     ("sigma<0", {"sigma": -0.5}, ValueError, "sigma"),
     ("sigma nan", {"sigma": float("nan")}, ValueError, "sigma"),
+    ("sigma inf", {"sigma": float("inf")}, ValueError, "sigma must be a finite number >= 0"),
     ("sigma str", {"sigma": "wide"}, TypeError, "sigma"),
     ("size>1", {"size": 1.5}, ValueError, "size"),
     ("size<0", {"size": -0.1}, ValueError, "size"),
@@ -253,10 +254,14 @@ for fname, fn, args in [("sample_boxes", B.sample_boxes, (4,)), ("sample_box", B
     case(f"{fname}(kind)", functools.partial(fn, *args, 8, 8, kind="square"), ValueError, "box")
     case(f"{fname}(placement)", functools.partial(fn, *args, 8, 8, placement="wrap"), ValueError, "placement")
     case(f"{fname}(sigma<0)", functools.partial(fn, *args, 8, 8, kind="gaussian", sigma=-1.0), ValueError, "sigma")
+    case(f"{fname}(sigma inf)", functools.partial(fn, *args, 8, 8, kind="gaussian", sigma=float("inf")), ValueError,
+         "sigma must be a finite number >= 0")
     case(f"{fname}(size>1)", functools.partial(fn, *args, 8, 8, kind="fixed", size=2.0), ValueError, "size")
     case(f"{fname}(generator=3)", functools.partial(fn, *args, 8, 8, generator=3), TypeError, "generator")
     case(f"{fname}(generator str)", functools.partial(fn, *args, 8, 8, generator="cpu"), TypeError, "generator")
 case("sample_boxes(n=-1)", lambda: B.sample_boxes(-1, 8, 8), ValueError, "n")
+case("sample_centres(sigma inf)", lambda: B.sample_centres(4, 8, 8, "gaussian", float("inf")), ValueError,
+     "sigma must be a finite number >= 0")
 case("sample_boxes(n float)", lambda: B.sample_boxes(2.5, 8, 8), TypeError, "n")
 case("box_lambda(height=0)", lambda: B.box_lambda(BOXES, 0, 8), ValueError, "height")
 case("box_lambda(width=-8)", lambda: B.box_lambda(BOXES, 8, -8), ValueError, "width")
