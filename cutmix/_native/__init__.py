@@ -14,7 +14,7 @@ draws in one call instead of about 25 small tensor ops: bit-identical to :mod:`c
 cost of a fused call (:func:`sample`).
 
 The library is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
-0.12-0.16 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
+0.12-0.30 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
 ``~/.cache/cutmix``), one file per source, compiler and machine, written atomically, and loaded with ctypes (which
 releases the GIL during the call). Not a torch C++ extension, which compiles torch's headers and needs ninja and
 Python's headers. Where building or loading fails, the first call warns once and every call runs the eager op.
