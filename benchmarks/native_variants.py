@@ -117,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     steady_allocator()
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"build of paste.c: {build_seconds(Path(tmp)):.2f} s", flush=True)
+        print(f"build of the kernel library (paste.c, boxes.c): {build_seconds(Path(tmp)):.2f} s", flush=True)
         lib = build_variants(Path(tmp))
         for shape in (tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")):
             for dtype in args.dtypes.split(","):
