@@ -115,7 +115,7 @@ def test_the_native_variants_benchmark_checks_each_copy_order_and_prints_it():
     done = subprocess.run([sys.executable, str(script), "--shapes", "8,3,9,13;4,3,80,90", "--min-time", "0.01"],
                           capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
-    assert re.fullmatch(r"build of paste\.c: [0-9.]+ s", lines[0]), done.stdout
+    assert re.fullmatch(r"build of the kernel library \(paste\.c, boxes\.c\): [0-9.]+ s", lines[0]), done.stdout
     assert [line.split(":")[0] for line in lines[1:]] == ["8x3x9x13 uint8", "8x3x9x13 float32", "4x3x80x90 uint8",
                                                          "4x3x80x90 float32"], done.stdout
     for line in lines[1:]:
