@@ -175,6 +175,16 @@ def sample_boxes(
     (timm's current sampler lands between the two, E[lambda] about 0.684 at 32x32.)
     """
     check_int(n, "n", low=0)
+    _check_sampler(height, width, alpha, kind, placement, sigma, size, rounding, generator)
+    lam, u = box_draws(n, kind, alpha, generator)
+    return boxes_from_draws(lam, u, height, width, kind=kind, placement=placement, sigma=sigma, size=size,
+                            rounding=rounding)
+
+
+def _check_sampler(height: int, width: int, alpha: float, kind: str, placement: str, sigma: float, size: float,
+                   rounding: str, generator: torch.Generator | None) -> None:
+    """The arguments :func:`sample_boxes` and :func:`sample_box` share, checked before any draw (a bad one
+    consumes no random numbers); ``alpha``, ``size`` and ``sigma`` only where the kind uses them."""
     _check_size(height, width)
     check_generator(generator)
     check_choice(kind, "box", KINDS)
@@ -186,9 +196,6 @@ def sample_boxes(
         check_alpha(alpha)
     if kind == "gaussian":
         check_sigma(sigma)
-    lam, u = box_draws(n, kind, alpha, generator)
-    return boxes_from_draws(lam, u, height, width, kind=kind, placement=placement, sigma=sigma, size=size,
-                            rounding=rounding)
 
 
 def box_draws(n: int, kind: str, alpha: float, generator: torch.Generator | None) -> tuple[Tensor | None, Tensor]:
@@ -238,20 +245,14 @@ def sample_box(
     The same draws and the same float64 arithmetic as :func:`sample_boxes`, done on Python floats: per-batch mixing
     then costs a few microseconds of sampling instead of a dozen tensor ops.
     """
-    _check_size(height, width)
-    check_generator(generator)
-    check_choice(kind, "box", KINDS)
-    check_choice(placement, "placement", PLACEMENTS)
-    check_choice(rounding, "rounding", ROUNDINGS)
+    _check_sampler(height, width, alpha, kind, placement, sigma, size, rounding, generator)
     device = generator.device if generator is not None else torch.device("cpu")
     if kind == "fixed":
-        check_fraction(size, "size")
         w, h = fixed_sides(width, height, size, rounding)
     else:
-        ratio = math.sqrt(min(max(1.0 - float(sampling.beta(check_alpha(alpha), 1, generator)), 0.0), 1.0))
+        ratio = math.sqrt(min(max(1.0 - float(sampling.beta(alpha, 1, generator)), 0.0), 1.0))
         w, h = _side(ratio * width, rounding), _side(ratio * height, rounding)
     if kind == "gaussian":
-        check_sigma(sigma)
         zx, zy = torch.randn(2, generator=generator, device=device, dtype=torch.float64).tolist()
         cx = min(max(round((width - 1) / 2 + sigma * width * zx), 0), width - 1)
         cy = min(max(round((height - 1) / 2 + sigma * height * zy), 0), height - 1)
