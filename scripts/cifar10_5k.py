@@ -20,7 +20,8 @@ Groups, trained in this order:
 - ``crossover-seeds``: none and CutMix at 50 and 25 epochs, seeds 2 and 3 (the crossover on four seeds);
 - ``crossover-100-seeds``: none and CutMix at 100 epochs, seeds 2 and 3 (the 100-epoch pair, the ablations'
   reference, on four seeds);
-- ``crossover-more-seeds``: none and CutMix at 50 and 25 epochs, seeds 4 and 5 (the short budgets on six seeds).
+- ``crossover-more-seeds``: none and CutMix at 50 and 25 epochs, seeds 4 and 5 (the short budgets on six seeds);
+- ``crossover-100-more-seeds``: none and CutMix at 100 epochs, seeds 4 and 5 (the 100-epoch pair on six seeds).
 
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --slots 2     # everything, two runs at a time
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --groups core
@@ -68,7 +69,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cutmix-per-sample": (*CUTMIX, "--per-sample"),
 }
 GROUPS = ("core", "crossover", "ablations", "seeds", "mixup-seeds", "crossover-seeds", "crossover-100-seeds",
-          "crossover-more-seeds")
+          "crossover-more-seeds", "crossover-100-more-seeds")
 
 
 def run_dir_name(method: str, epochs: int, seed: int) -> str:
@@ -100,6 +101,8 @@ def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
         jobs += [job(m, ARMS[m], 100, seed, data) for seed in (2, 3) for m in ("none", "cutmix")]
     if "crossover-more-seeds" in groups:
         jobs += [job(m, ARMS[m], e, seed, data) for e in (50, 25) for seed in (4, 5) for m in ("none", "cutmix")]
+    if "crossover-100-more-seeds" in groups:
+        jobs += [job(m, ARMS[m], 100, seed, data) for seed in (4, 5) for m in ("none", "cutmix")]
     return jobs
 
 

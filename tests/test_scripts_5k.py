@@ -98,7 +98,7 @@ def test_the_core_arms_are_also_paired_with_cutmix(tmp_path):
 def test_every_planned_run_has_a_described_method_and_a_unique_name():
     jobs = study.plan(Path("data"))
     names = [j.name for j in jobs]
-    assert len(names) == len(set(names)) == 75
+    assert len(names) == len(set(names)) == 79
     assert [j.name for j in study.plan(Path("data"), ("seeds",))] == ["none-s3", "cutmix-s3", "none-s4", "cutmix-s4"]
     assert [j.name for j in study.plan(Path("data"), ("mixup-seeds",))] == ["mixup-s3", "mixup-s4"]
     assert [j.name for j in study.plan(Path("data"), ("crossover-seeds",))] == [
@@ -109,6 +109,8 @@ def test_every_planned_run_has_a_described_method_and_a_unique_name():
     assert [j.name for j in study.plan(Path("data"), ("crossover-more-seeds",))] == [
         "none-e50-s4", "cutmix-e50-s4", "none-e50-s5", "cutmix-e50-s5", "none-e25-s4", "cutmix-e25-s4", "none-e25-s5",
         "cutmix-e25-s5"]
+    assert [j.name for j in study.plan(Path("data"), ("crossover-100-more-seeds",))] == [
+        "none-e100-s4", "cutmix-e100-s4", "none-e100-s5", "cutmix-e100-s5"]
     for name in names:
         method = tables.NAME.match(name)["method"]
         assert method in tables.WHAT, name
