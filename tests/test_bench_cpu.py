@@ -53,6 +53,19 @@ def test_op_benchmark_defaults_per_device(capsys):
     assert ops.CUDA_SHAPES == ((256, 3, 32, 32), (128, 3, 224, 224)) and set(ops.CUDA_DTYPES) == set(ops.DTYPES)
 
 
+def test_idle_sleeps_before_every_timed_call_and_outside_its_time(monkeypatch):
+    """``--idle`` puts the sleep before each sample, not inside it: a call that takes no time still reads ~0 µs."""
+    from cutmix.bench import ops
+
+    slept, calls, clock = [], [], [0.0]
+    monkeypatch.setattr(ops.time, "sleep", lambda s: (slept.append(s), clock.__setitem__(0, clock[0] + s)))
+    monkeypatch.setattr(ops.time, "perf_counter", lambda: clock[0])
+    times = ops.time_all({"op": lambda: calls.append(1)}, torch.device("cpu"), min_time=0.02, rounds=2, idle=0.004)
+    assert times == {"op": 0.0}
+    timed = len(calls) - 3  # three warm-up calls, never after a sleep
+    assert timed == len(slept) == 6 and set(slept) == {0.004}  # 10 ms a round: sleeps of 4 ms end it after three
+
+
 def test_the_where_reference_is_a_per_sample_cutmix():
     """The benchmark's plain anchor mixes what it claims: each image takes one partner's pixels inside one box,
     and its target weighs the partner's label by exactly the share of pixels taken."""

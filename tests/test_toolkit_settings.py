@@ -144,6 +144,10 @@ def test_bench_help_lists_bench_step(capsys):
      "cutmix bench step --help)"),
     (["bench", "--dtypes", "int3"], "cutmix bench: error: --dtypes: unknown dtype 'int3'; choose from float32, "
      "uint8, bfloat16 (see cutmix bench --help)"),
+    (["bench", "--idle", "-1"], "cutmix bench: error: --idle: expected milliseconds >= 0, got -1.0 (see cutmix bench "
+     "--help)"),
+    (["bench", "--idle", "nan"], "cutmix bench: error: --idle: expected milliseconds >= 0, got nan (see cutmix bench "
+     "--help)"),
 ])
 def test_bench_mistakes_are_one_line_without_a_traceback(capsys, argv, message):
     assert cli.main(argv) == 2

@@ -14,7 +14,9 @@ each sample is ``CUDA_CALLS`` back-to-back calls between two synchronisations, a
 ``sample: cutmix fused`` is ``CutMix(per_sample=True, fused=True)``, the single pass (a C kernel on a CPU,
 ``torch.compile``'s Triton on a GPU); its build or compile time is paid before timing and printed once per cell
 (``compile: 14 s`` on a GPU; on a CPU under a second at the machine's first build, near 0 from the cache).
-``--methods`` times a subset (``clone`` always runs).
+``--methods`` times a subset (``clone`` always runs). ``--idle MS`` sleeps that long before each timed call, as a
+training loop's op finds the machine after the rest of a step: back to back, a small op's memory and a second
+thread's wake-up stay hot, which flatters both.
 ``cutmix bench step`` (:mod:`cutmix.bench.step`) puts these times in proportion to a whole training step.
 """
 
@@ -97,13 +99,13 @@ def seeded_draw(shape: tuple[int, ...], dtype: torch.dtype,
 
 
 def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_time: float,
-             rounds: int = 8, calls: int | None = None) -> dict[str, float]:
+             rounds: int = 8, calls: int | None = None, idle: float = 0.0) -> dict[str, float]:
     """Median wall time (µs) per call of each callable, measured round-robin so that machine noise hits all alike.
 
     Each of ``rounds`` rounds runs every callable for about ``min_time / rounds`` seconds; a callable that raises
     (an anchor that does not support the dtype or device) is dropped with a message. A sample is ``calls``
     back-to-back calls followed by a device synchronisation (default: 1 on a CPU, ``CUDA_CALLS`` on a GPU, where
-    calls only queue work).
+    calls only queue work), each sample after ``idle`` seconds of sleep (not timed, but counted in ``min_time``).
     """
     calls = calls or (CUDA_CALLS if device.type == "cuda" else 1)
     samples: dict[str, list[float]] = {}
@@ -120,6 +122,8 @@ def time_all(fns: dict[str, Callable[[], object]], device: torch.device, min_tim
             fn = fns[name]
             start = time.perf_counter()
             while True:
+                if idle:
+                    time.sleep(idle)
                 t0 = time.perf_counter()
                 for _ in range(calls):
                     fn()
@@ -231,9 +235,11 @@ def run(
     num_classes: int = 10,
     only: tuple[str, ...] | None = None,
     compile_s: dict[str, float] | None = None,
+    idle: float = 0.0,
 ) -> list[Row]:
     """Rows of every (threads, shape, dtype) cell. ``only``: substrings of ``"mode: method"`` to time (the clone
-    bound always runs); ``compile_s`` receives the fused method's first-call (compile) seconds per cell."""
+    bound always runs); ``compile_s`` receives the fused method's first-call (compile) seconds per cell; ``idle``:
+    seconds of sleep before each timed call (:func:`time_all`)."""
     dev = torch.device(device)
     rows: list[Row] = []
     before = torch.get_num_threads()
@@ -254,7 +260,8 @@ def run(
                         print(f"  {'x'.join(map(str, shape))} {dname} {nthreads} thr: compile: {seconds:.1f} s")
                         if compile_s is not None:
                             compile_s[f"{'x'.join(map(str, shape))} {dname} {nthreads}"] = round(seconds, 2)
-                    times = time_all({f"{mode}\0{name}": fn for (mode, name), fn in fns.items()}, dev, min_time)
+                    times = time_all({f"{mode}\0{name}": fn for (mode, name), fn in fns.items()}, dev, min_time,
+                                     idle=idle)
                     measured = [(*key.split("\0"), us) for key, us in times.items()]
                     clone = next(us for mode, _, us in measured if mode == "bound")
                     for mode, name, us in measured:
@@ -331,6 +338,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--methods", default=None,
                         help="time only methods whose 'mode: method' contains one of these comma-separated "
                         "substrings, e.g. 'copy_,sample: cutmix' (clone always runs; default: all)")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="MS",
+                        help="milliseconds of sleep before each timed call, as between a training loop's steps "
+                        "(default: 0, back to back)")
     parser.add_argument("--json", default=None, help="write rows and environment to this JSON file")
     parser.add_argument("--system-malloc", action="store_true",
                         help="keep glibc's default allocator settings (large buffers are page-faulted in afresh)")
@@ -348,16 +358,20 @@ def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if d not in DTYPES:
             parser.error(f"--dtypes: unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     threads = tuple(int(t) for t in args.threads.split(","))
+    if not args.idle >= 0:  # also refuses nan
+        parser.error(f"--idle: expected milliseconds >= 0, got {args.idle}")
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     for name in missing_anchors():
         print(f"note: {name} is not installed; its rows are skipped")
     only = tuple(m.strip() for m in args.methods.split(",")) if args.methods else None
     compile_s: dict[str, float] = {}
-    rows = run(shapes, dtypes, threads, args.device, args.min_time, only=only, compile_s=compile_s)
+    rows = run(shapes, dtypes, threads, args.device, args.min_time, only=only, compile_s=compile_s,
+               idle=args.idle / 1000)
     env = environment()
     env["steady_allocator"] = steady
     env["fused_compile_s"] = compile_s
+    env["idle_ms"] = args.idle
     print(f"torch {env['torch']}, torchvision {env['torchvision']}, timm {env['timm']}, {env['processor']}")
     print(format_table(rows))
     print()
