@@ -179,8 +179,8 @@ class CutMix(BatchMix):
     (``cutmix.schedule.Linear(0, 1, total_steps)`` is the paper's Scheduled CutMix). ``fused=True`` (with
     ``per_sample=True``, not in place) pastes in one pass over memory (a C kernel on a CPU, ``torch.compile`` on a
     GPU), bit-identical to the default eager op; see :func:`cutmix.functional.paste` for its build cost and fallback.
-    On a CPU generator it also does the box arithmetic of the draws in C (the same draws and values, a fraction of
-    the fixed cost).
+    On a CPU generator it also does the box arithmetic of the draws in C, and for class-index labels on a CPU into
+    float32 or float64 targets the target mixing (the same draws and values, a fraction of the fixed cost).
     """
 
     def __init__(
@@ -234,6 +234,17 @@ class CutMix(BatchMix):
                 return drawn
         boxes = sample_boxes(n, h, w, **self._box_kwargs()).masked_fill_(~selected[:, None], 0)  # unselected: empty
         return boxes, box_lambda(boxes, h, w)
+
+    def mixed_targets(self, labels: Tensor, num_classes: int, index: Tensor, lam: Tensor, label: str) -> Tensor:
+        if (self.fused and labels.device.type == "cpu" and labels.ndim == 1
+                and self.target_dtype in (torch.float32, torch.float64)):  # the same values, in one C call
+            from cutmix import _native
+
+            targets = _native.mix_targets(labels, index, _ops.label_weights(lam, label), num_classes,
+                                          self.target_dtype)
+            if targets is not None:
+                return _ops.smooth(targets, self.label_smoothing)
+        return super().mixed_targets(labels, num_classes, index, lam, label)
 
     def mix_with(self, images, labels, num_classes, index, selected):
         n, _, h, w = images.shape

@@ -11,7 +11,8 @@ uint8 0.74x / 0.99x clone, float32 1.24x / 1.51x (before streamed stores: 1.04x 
 
 ``boxes.c`` does a per-sample draw's box arithmetic (sides, centres, placement, the label weights) on the torch
 draws in one call instead of about 25 small tensor ops: bit-identical to :mod:`cutmix.boxes`, it cuts the fixed
-cost of a fused call (:func:`sample`).
+cost of a fused call (:func:`sample`). ``targets.c`` does the same for the targets of class-index labels
+(:func:`mix_targets`): one call for about ten small tensor ops.
 
 The library is compiled at its first use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``;
 0.12-0.30 s here, ``benchmarks/native_variants.py``) into the cache of decoded datasets (``$CUTMIX_CACHE``, else
@@ -41,10 +42,10 @@ from cutmix._ops import layout
 from cutmix.boxes import box_draws, fixed_sides
 from cutmix.runtime import default_cache_dir, write_atomic
 
-SOURCES = (Path(__file__).with_name("paste.c"), Path(__file__).with_name("boxes.c"))
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("paste.c", "boxes.c", "targets.c"))
 # No fused multiply-add: boxes.c must round each float64 operation as torch's separate tensor ops do.
 FLAGS = ("-O2", "-shared", "-fPIC", "-pthread", "-ffp-contract=off")
-VERSION = 3  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
+VERSION = 4  # cutmix_native_version() of the source: a library that answers otherwise is refused, never called
 # Each thread copies at least this much. The kernel starts its threads at each call, and on this project's VM a
 # second thread cost more than it saved below ~32 MB (benchmarks/native_variants.py --threads 2 against --threads 1,
 # two runs each, 2026-12-07 15:15, 256 KiB then: 128x3x32² float32 137 and 219 µs against 72; 64x3x224² uint8
@@ -105,6 +106,8 @@ def load() -> ctypes.CDLL:
         lib.cutmix_boxes.restype = None
         lib.cutmix_boxes.argtypes = [_ptr, _ptr, _ptr, _i64, _i64, _i64, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                                      ctypes.c_double, _i64, _i64, _ptr, _ptr]
+        lib.cutmix_targets.restype = _i64
+        lib.cutmix_targets.argtypes = [_ptr, _ptr, _ptr, _i64, _i64, ctypes.c_int, _ptr]
         _library = lib
     return _library
 
@@ -158,6 +161,31 @@ def boxes_from_draws(lam: Tensor | None, u: Tensor, selected: Tensor, height: in
                         _KINDS[kind], _PLACEMENTS[placement], _ROUNDINGS[rounding], sigma, fixed_w, fixed_h,
                         boxes.data_ptr(), out_lam.data_ptr())
     return boxes, out_lam
+
+
+def mix_targets(labels: Tensor, index: Tensor, weights: Tensor, num_classes: int, dtype: torch.dtype
+                ) -> Tensor | None:
+    """:func:`cutmix._ops.mix_targets` before smoothing, for CPU class-index labels [n], partners [n] and own-label
+    weights [n] float64 (on any device), into float32 or float64 targets: one call of ``targets.c``, bit-identical
+    to the torch ops. None where the library cannot be built (the caller then runs the torch ops)."""
+    if _available() is None:
+        return None
+    n = labels.shape[0]
+    if (labels.device.type != "cpu" or labels.shape != (n,) or index.shape != (n,) or weights.shape != (n,)
+            or weights.dtype != torch.float64 or dtype not in (torch.float32, torch.float64)):  # C would misread
+        raise ValueError(f"expected CPU labels, partners and float64 weights of shape [n] and a float32 or float64 "
+                         f"target dtype, got {tuple(labels.shape)}, {tuple(index.shape)}, "
+                         f"{(tuple(weights.shape), weights.dtype)}, {dtype}")
+    labels, index = labels.to(torch.int64).contiguous(), index.to("cpu", torch.int64).contiguous()
+    weights = weights.to("cpu").contiguous()  # drawn on the generator's device
+    out = torch.empty(n, num_classes, dtype=dtype)
+    bad = load().cutmix_targets(labels.data_ptr(), index.data_ptr(), weights.data_ptr(), n, num_classes,
+                                int(dtype == torch.float32), out.data_ptr())
+    if bad:
+        i = bad - 1
+        raise ValueError(f"sample {i}: label {int(labels[i])} or partner {int(index[i])} is out of range for "
+                         f"{num_classes} classes and a batch of {n}")
+    return out
 
 
 def _available() -> ctypes.CDLL | None:
