@@ -21,7 +21,8 @@ Groups, trained in this order:
 - ``crossover-100-seeds``: none and CutMix at 100 epochs, seeds 2 and 3 (the 100-epoch pair, the ablations'
   reference, on four seeds);
 - ``crossover-more-seeds``: none and CutMix at 50 and 25 epochs, seeds 4 and 5 (the short budgets on six seeds);
-- ``crossover-100-more-seeds``: none and CutMix at 100 epochs, seeds 4 and 5 (the 100-epoch pair on six seeds).
+- ``crossover-100-more-seeds``: none and CutMix at 100 epochs, seeds 4 and 5 (the 100-epoch pair on six seeds);
+- ``mixup-100``: Mixup at 100 epochs, seeds 0 to 3 (CutMix against Mixup where CutMix's gain is established).
 
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --slots 2     # everything, two runs at a time
     python scripts/cifar10_5k.py run --out ~/runs/cifar10-5k --groups core
@@ -69,7 +70,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cutmix-per-sample": (*CUTMIX, "--per-sample"),
 }
 GROUPS = ("core", "crossover", "ablations", "seeds", "mixup-seeds", "crossover-seeds", "crossover-100-seeds",
-          "crossover-more-seeds", "crossover-100-more-seeds")
+          "crossover-more-seeds", "crossover-100-more-seeds", "mixup-100")
 
 
 def run_dir_name(method: str, epochs: int, seed: int) -> str:
@@ -103,6 +104,8 @@ def plan(data: Path, groups: tuple[str, ...] = GROUPS) -> list[Job]:
         jobs += [job(m, ARMS[m], e, seed, data) for e in (50, 25) for seed in (4, 5) for m in ("none", "cutmix")]
     if "crossover-100-more-seeds" in groups:
         jobs += [job(m, ARMS[m], 100, seed, data) for seed in (4, 5) for m in ("none", "cutmix")]
+    if "mixup-100" in groups:
+        jobs += [job("mixup", ARMS["mixup"], 100, seed, data) for seed in (0, 1, 2, 3)]
     return jobs
 
 

@@ -331,6 +331,8 @@ def render(results: Path) -> str:
         eval_table(runs, CORE, 200),
         "## Crossover: none vs CutMix by budget",
         crossover_table(runs),
+        "## Mixup against CutMix, 100 epochs (reference: CutMix α 1, p 0.5, paired by seed)",
+        arm_table(runs, ("none", "cutmix", "mixup"), 100, "cutmix"),
         "## Ablations, 100 epochs (reference: CutMix α 1, p 0.5 at 100 epochs)",
         arm_table(runs, ablation_methods, 100, "cutmix", verdicts=True),
         "Figures: " + (", ".join(figures(runs, results)) or "none yet"),

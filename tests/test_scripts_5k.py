@@ -95,10 +95,21 @@ def test_the_core_arms_are_also_paired_with_cutmix(tmp_path):
     assert rows["cutmix"][6] == "–"
 
 
+def test_mixup_at_100_epochs_is_paired_with_cutmix_at_100_epochs(tmp_path):
+    _runs(tmp_path, {"none": [0.27, 0.268], "cutmix": [0.254, 0.253], "mixup": [0.25, 0.256]})
+    _result(tmp_path, "mixup-s0", 0.2, epochs=200)  # a 200-epoch Mixup run stays out of the 100-epoch table
+    text = tables.render(tmp_path)
+    against = text.split("## Mixup against CutMix, 100 epochs")[1].split("## ")[0]
+    rows = {line.split(":")[0].strip("| "): line.split(" | ") for line in against.splitlines() if line.startswith("| ")}
+    assert {k for k in rows if not k.startswith("arm |")} == {"none", "cutmix", "mixup"}
+    assert rows["mixup"][1] == "0,1" and rows["mixup"][6] == "-0.05 ± 0.49 (1/2 lower)"  # -0.4 and +0.3 points
+    assert rows["none"][6] == "1.55 ± 0.07 (0/2 lower)"
+
+
 def test_every_planned_run_has_a_described_method_and_a_unique_name():
     jobs = study.plan(Path("data"))
     names = [j.name for j in jobs]
-    assert len(names) == len(set(names)) == 79
+    assert len(names) == len(set(names)) == 83
     assert [j.name for j in study.plan(Path("data"), ("seeds",))] == ["none-s3", "cutmix-s3", "none-s4", "cutmix-s4"]
     assert [j.name for j in study.plan(Path("data"), ("mixup-seeds",))] == ["mixup-s3", "mixup-s4"]
     assert [j.name for j in study.plan(Path("data"), ("crossover-seeds",))] == [
@@ -111,6 +122,8 @@ def test_every_planned_run_has_a_described_method_and_a_unique_name():
         "cutmix-e25-s5"]
     assert [j.name for j in study.plan(Path("data"), ("crossover-100-more-seeds",))] == [
         "none-e100-s4", "cutmix-e100-s4", "none-e100-s5", "cutmix-e100-s5"]
+    assert [j.name for j in study.plan(Path("data"), ("mixup-100",))] == [
+        "mixup-e100-s0", "mixup-e100-s1", "mixup-e100-s2", "mixup-e100-s3"]
     for name in names:
         method = tables.NAME.match(name)["method"]
         assert method in tables.WHAT, name
