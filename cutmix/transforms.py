@@ -236,6 +236,7 @@ class CutMix(BatchMix):
         return boxes, box_lambda(boxes, h, w)
 
     def mixed_targets(self, labels: Tensor, num_classes: int, index: Tensor, lam: Tensor, label: str) -> Tensor:
+        """The base class's targets; with ``fused=True`` and CPU class indices, from one C call (the same bits)."""
         if (self.fused and labels.device.type == "cpu" and labels.ndim == 1
                 and self.target_dtype in (torch.float32, torch.float64)):  # the same values, in one C call
             from cutmix import _native
