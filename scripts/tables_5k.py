@@ -3,7 +3,8 @@
 ``collect(out, results, names)`` copies ``NAME.metrics.jsonl``, ``NAME.summary.json``, ``NAME.config.json`` (and
 ``NAME.eval.json`` once ``cutmix eval`` has run) of every finished run directory into ``results``, then
 :func:`render` rebuilds ``results/tables.md`` and the figures from those copies alone, so the tables can be remade
-from what is committed: ``python scripts/tables_5k.py results/cifar10-5k``.
+from what is committed: ``python scripts/tables_5k.py results/cifar10-5k``. It also rewrites the copies of those
+tables in the prose beside the folder (``results/cifar10-5k.md``, :func:`splice`), so the two cannot drift.
 
 Errors are top-1 on the 10 000 test images, in %, mean ± sample sd over seeds. "final" is the last epoch (what a
 user gets), "best" the lowest of the evaluated epochs (every ``epochs / 20``; optimistic, as it picks on the
@@ -338,7 +339,45 @@ def render(results: Path) -> str:
         "Figures: " + (", ".join(figures(runs, results)) or "none yet"),
     ]) + "\n"
     (results / "tables.md").write_text(text)
+    report = results.with_suffix(".md")  # results/cifar10-5k -> results/cifar10-5k.md, the prose around the tables
+    if report.is_file():
+        report.write_text(splice(report.read_text(), text))
     return text
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """Each ``## `` heading's table (its lines starting with ``|``), in order of the text."""
+    tables: dict[str, list[str]] = {}
+    heading = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line
+            tables[heading] = []
+        elif heading is not None and line.startswith("|"):
+            tables[heading].append(line)
+    return tables
+
+
+def splice(report: str, tables_text: str) -> str:
+    """``report`` with the table under each heading it shares with ``tables_text`` replaced by the fresh one.
+
+    The prose file quotes the tables; a hand copy goes stale as seeds land (it did), so ``render`` rewrites the
+    copies. A section the report lacks is not added: where it goes and what it says is the writer's choice.
+    """
+    fresh = _sections(tables_text)
+    out: list[str] = []
+    written: set[str] = set()
+    heading = None
+    for line in report.splitlines(keepends=True):
+        if line.startswith("## "):
+            heading = line.rstrip("\n")
+        elif heading in fresh and line.startswith("|"):
+            if heading not in written:  # the whole fresh table at the old one's first row, the old rows dropped
+                out.extend(row + "\n" for row in fresh[heading])
+                written.add(heading)
+            continue
+        out.append(line)
+    return "".join(out)
 
 
 if __name__ == "__main__":

@@ -203,3 +203,31 @@ def test_the_crossover_row_averages_the_paired_seeds_only(tmp_path):
     _runs(tmp_path, {"none": [0.27, 0.28, 0.20], "cutmix": [0.25, 0.255]})
     row = next(line for line in tables.crossover_table(tables.load(tmp_path)).splitlines() if line.startswith("| 100 "))
     assert row.split(" | ")[1:5] == ["0,1", "27.50 ± 0.71", "25.25 ± 0.35", "-2.25 ± 0.35 (2/2 lower)"]
+
+
+def test_render_rewrites_the_tables_the_report_quotes_and_leaves_its_prose(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    _runs(folder, {"none": [0.27, 0.28], "cutmix": [0.25, 0.255]})
+    stale = "| 100 | 0 | 27.00 ± 0.00 | … |\n"
+    report = tmp_path / "study.md"
+    report.write_text("# Study\n\nProse | with a bar.\n\n## Crossover: none vs CutMix by budget\n\n| epochs | old |\n"
+                      "|---|---|\n" + stale + "\nAfter the table.\n\n## Notes\n\n| kept | table |\n")
+    text = tables.render(folder)
+    spliced = report.read_text()
+    assert stale not in spliced and "| -2.25 ± 0.35 (2/2 lower) |" in spliced
+    assert spliced.startswith("# Study\n\nProse | with a bar.\n\n## Crossover: none vs CutMix by budget\n\n| epochs |")
+    assert spliced.endswith("\nAfter the table.\n\n## Notes\n\n| kept | table |\n")  # a section tables.md lacks
+    crossover = text.split("## Crossover: none vs CutMix by budget\n\n")[1].split("\n\n")[0]
+    assert crossover in spliced
+    assert "## Mixup against CutMix" not in spliced  # not added: where it goes is the writer's choice
+    assert tables.splice(spliced, text) == spliced
+
+
+def test_the_committed_report_quotes_the_committed_tables():
+    """results/cifar10-5k.md's tables are tables.md's (``python scripts/tables_5k.py results/cifar10-5k``)."""
+    report = (ROOT / "results" / "cifar10-5k.md").read_text()
+    made = (ROOT / "results" / "cifar10-5k" / "tables.md").read_text()
+    shared = set(tables._sections(report)) & set(tables._sections(made))
+    assert len(shared) >= 5
+    assert tables.splice(report, made) == report
