@@ -361,6 +361,8 @@ def _sections(text: str) -> dict[str, list[str]]:
 def splice(report: str, tables_text: str) -> str:
     """``report`` with the table under each heading it shares with ``tables_text`` replaced by the fresh one.
 
+    Every line of such a section that starts with ``|`` counts as its table: keep one table per shared section.
+
     The prose file quotes the tables; a hand copy goes stale as seeds land (it did), so ``render`` rewrites the
     copies. A section the report lacks is not added: where it goes and what it says is the writer's choice.
     """
